@@ -1,0 +1,83 @@
+"""All configuration of the axis, in one place.
+
+Values come from `AXIS_*` environment variables, then from an optional TOML file named by
+`AXIS_CONFIG_FILE`, then from the defaults below. The defaults need no outside service:
+embedded bus, SQLite and a directory blob store under `data_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Every setting of the axis; each one is documented in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="AXIS_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("./axis-data"),
+        description="Directory for the embedded bus, the SQLite database and the blob store.",
+    )
+    bus: Literal["embedded", "kafka"] = Field(
+        default="embedded", description="Which bus engine carries events."
+    )
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
+    )
+    topic_namespace: str = Field(
+        default="axis",
+        description="Prefix of every topic name, so several axes can share one cluster.",
+    )
+    embedded_bus_path: Path | None = Field(
+        default=None, description="SQLite file of the embedded bus; default data_dir/bus.sqlite3."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default sqlite+aiosqlite under data_dir/axis.sqlite3.",
+    )
+    blob_dir: Path | None = Field(
+        default=None, description="Content-addressed blob store directory; default data_dir/blobs."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `axis serve` listens on.")
+    port: int = Field(default=8080, description="Port `axis serve` listens on.")
+    log_level: str = Field(default="info", description="Log level of the service.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init values, then environment, then the TOML file named by AXIS_CONFIG_FILE."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("AXIS_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'axis.sqlite3'}"
+
+    @cached_property
+    def resolved_bus_path(self) -> Path:
+        return self.embedded_bus_path or self.data_dir / "bus.sqlite3"
+
+    @cached_property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
