@@ -161,8 +161,8 @@ class Bus(abc.ABC):
         """A new, not yet started member of `group` reading `topics`."""
 
     @abc.abstractmethod
-    async def lag(self, group: str) -> list[PartitionLag]:
-        """Committed offset and end offset of every partition the group consumes."""
+    async def lag(self, group: str, topics: Sequence[str]) -> list[PartitionLag]:
+        """Committed offset and end offset of every partition of `topics` for `group`."""
 
     async def __aenter__(self) -> Self:
         await self.start()
