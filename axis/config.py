@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(
         default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
     )
+    kafka_replication_factor: int = Field(
+        default=1, description="Replication factor of topics the axis creates (3 in production)."
+    )
     topic_namespace: str = Field(
         default="axis",
         description="Prefix of every topic name, so several axes can share one cluster.",

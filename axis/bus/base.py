@@ -88,8 +88,8 @@ class Consumer(abc.ABC):
         """Join the group."""
 
     @abc.abstractmethod
-    async def getmany(self, timeout: float = 1.0, max_records: int = 500) -> list[Record]:
-        """Records from the assigned, unpaused partitions; empty after `timeout` seconds."""
+    async def getmany(self, max_wait: float = 1.0, max_records: int = 500) -> list[Record]:
+        """Records from the assigned, unpaused partitions; empty after `max_wait` seconds."""
 
     @abc.abstractmethod
     async def commit(self, records: Iterable[Record] = ()) -> None:

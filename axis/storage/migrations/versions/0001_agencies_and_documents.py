@@ -1,0 +1,93 @@
+"""Agencies and documents: the first tables of the axis.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-22
+
+Hand-written. Constraint names are spelled out (they match the naming convention in
+axis/storage/models.py) so that later migrations can refer to them on every database.
+Enums are VARCHAR + CHECK rather than PostgreSQL enum types, so that SQLite and PostgreSQL
+have the same schema and adding a value is an ordinary migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0001"
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "agencies",
+        sa.Column("code", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(512), nullable=False),
+        sa.Column("parent_code", sa.String(64), nullable=True),
+        sa.Column("level", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.PrimaryKeyConstraint("code", name="pk_agencies"),
+        sa.ForeignKeyConstraint(
+            ["parent_code"],
+            ["agencies.code"],
+            name="fk_agencies_parent_code_agencies",
+            ondelete="RESTRICT",
+        ),
+        sa.CheckConstraint("code <> ''", name="ck_agencies_code_not_empty"),
+        sa.CheckConstraint(
+            "parent_code IS NULL OR parent_code <> code", name="ck_agencies_not_own_parent"
+        ),
+        sa.CheckConstraint(
+            "level IN ('central', 'province', 'district', 'commune')", name="ck_agencies_level"
+        ),
+        sa.CheckConstraint("status IN ('active', 'suspended')", name="ck_agencies_status"),
+    )
+    op.create_index("ix_agencies_parent_code", "agencies", ["parent_code"])
+
+    op.create_table(
+        "documents",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("sender_code", sa.String(64), nullable=False),
+        sa.Column("edxml_document_id", sa.String(255), nullable=False),
+        sa.Column("content_sha256", sa.String(64), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_documents"),
+        sa.ForeignKeyConstraint(
+            ["sender_code"],
+            ["agencies.code"],
+            name="fk_documents_sender_code_agencies",
+            ondelete="RESTRICT",
+        ),
+        # A retry of the same document (same sender, DocumentId and bytes) is one row; its
+        # leading column also serves lookups by sender.
+        sa.UniqueConstraint(
+            "sender_code",
+            "edxml_document_id",
+            "content_sha256",
+            name="uq_documents_sender_edxml_id_sha256",
+        ),
+        sa.CheckConstraint("length(content_sha256) = 64", name="ck_documents_sha256_length"),
+        sa.CheckConstraint("size_bytes >= 0", name="ck_documents_size_not_negative"),
+    )
+    op.create_index("ix_documents_received_at", "documents", ["received_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_documents_received_at", table_name="documents")
+    op.drop_table("documents")
+    op.drop_index("ix_agencies_parent_code", table_name="agencies")
+    op.drop_table("agencies")

@@ -1,0 +1,211 @@
+"""The axis's tables, as SQLAlchemy 2 typed declarative models.
+
+The bus is the log of record; these tables are the projection the API and the dashboard
+query. They are kept identical on SQLite and PostgreSQL: no native enum types (enums are
+VARCHAR + CHECK), and every timestamp goes through `UTCDateTime`, so a value read back is
+always a timezone-aware UTC `datetime` whichever database stored it.
+
+Schema changes go through a hand-written Alembic migration in `migrations/versions/`;
+`tests/storage` checks that the migrated schema and these models agree.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Constraint names are part of the schema: migrations (and SQLite batch mode) refer to them by
+# name, so they must be the same on every database instead of being left to the server.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ORGAN_CODE_LENGTH = 64
+"""Room for any organisation code (mã định danh); real ones look like `000.00.00.G22`."""
+
+EDXML_DOCUMENT_ID_LENGTH = 255
+"""edXML DocumentId, e.g. `000.00.00.G22,2015/09/30,7816/VPCP-TTĐT` or a UUID."""
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (the only kind the tables accept)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware in UTC.
+
+    PostgreSQL keeps `timestamptz` natively; SQLite has no timezone type and SQLAlchemy
+    would silently drop the offset, so values are normalised to UTC before they are bound
+    and marked UTC when read. Naive datetimes are refused: their meaning is ambiguous.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the axis stores only aware datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers return datetimes
+            raise TypeError(f"expected a datetime from the database, got {type(value)!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every axis table; carries the shared naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class AgencyLevel(enum.StrEnum):
+    """Administrative level of an agency (the four levels of the Vietnamese state)."""
+
+    CENTRAL = "central"
+    PROVINCE = "province"
+    DISTRICT = "district"
+    COMMUNE = "commune"
+
+
+class AgencyStatus(enum.StrEnum):
+    """Whether an agency may currently send and receive through the axis."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+def _enum_values(enum_cls: type[enum.StrEnum]) -> list[str]:
+    """Store an enum by its value (`"central"`), not its Python name (`"CENTRAL"`)."""
+    return [member.value for member in enum_cls]
+
+
+class Agency(Base):
+    """A registered agency, identified by its organisation code, in a tree of parents."""
+
+    __tablename__ = "agencies"
+
+    code: Mapped[str] = mapped_column(String(ORGAN_CODE_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512))
+    parent_code: Mapped[str | None] = mapped_column(
+        String(ORGAN_CODE_LENGTH),
+        ForeignKey("agencies.code", ondelete="RESTRICT"),
+        index=True,
+    )
+    level: Mapped[AgencyLevel] = mapped_column(
+        Enum(
+            AgencyLevel,
+            name="level",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=_enum_values,
+            validate_strings=True,
+        )
+    )
+    status: Mapped[AgencyStatus] = mapped_column(
+        Enum(
+            AgencyStatus,
+            name="status",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=_enum_values,
+            validate_strings=True,
+        ),
+        default=AgencyStatus.ACTIVE,
+        server_default=AgencyStatus.ACTIVE.value,
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+    # lazy="raise": under asyncio an implicit lazy load cannot run; load relations explicitly
+    # (selectinload) so a forgotten one is a clear error instead of a MissingGreenlet.
+    parent: Mapped[Agency | None] = relationship(
+        remote_side=[code], back_populates="children", lazy="raise"
+    )
+    children: Mapped[list[Agency]] = relationship(back_populates="parent", lazy="raise")
+
+    __table_args__ = (
+        CheckConstraint("code <> ''", name="code_not_empty"),
+        CheckConstraint("parent_code IS NULL OR parent_code <> code", name="not_own_parent"),
+    )
+
+    def __repr__(self) -> str:
+        return f"Agency(code={self.code!r}, level={self.level!r}, status={self.status!r})"
+
+
+class Document(Base):
+    """One document as the axis received it; its original bytes are in the blob store.
+
+    The same sender sending the same edXML DocumentId with the same bytes is the same
+    document (a retry), hence the unique constraint; a different byte content under the
+    same DocumentId (an update, a correction) is a new row.
+    """
+
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    sender_code: Mapped[str] = mapped_column(
+        String(ORGAN_CODE_LENGTH), ForeignKey("agencies.code", ondelete="RESTRICT")
+    )
+    edxml_document_id: Mapped[str] = mapped_column(String(EDXML_DOCUMENT_ID_LENGTH))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the original bytes, lowercase hex; also the blob store key."""
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+    sender: Mapped[Agency] = relationship(lazy="raise")
+
+    __table_args__ = (
+        UniqueConstraint(
+            "sender_code",
+            "edxml_document_id",
+            "content_sha256",
+            name="uq_documents_sender_edxml_id_sha256",
+        ),
+        CheckConstraint("length(content_sha256) = 64", name="sha256_length"),
+        CheckConstraint("size_bytes >= 0", name="size_not_negative"),
+        Index("ix_documents_received_at", "received_at"),
+    )
+
+    def __repr__(self) -> str:
+        return (
+            f"Document(id={self.id!r}, sender_code={self.sender_code!r}, "
+            f"edxml_document_id={self.edxml_document_id!r})"
+        )
