@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default="axis",
         description="Prefix of every topic name, so several axes can share one cluster.",
     )
+    bus_partitions: int = Field(
+        default=12,
+        ge=1,
+        description="Partitions of the documents and deliveries topics (the parallelism ceiling).",
+    )
     embedded_bus_path: Path | None = Field(
         default=None, description="SQLite file of the embedded bus; default data_dir/bus.sqlite3."
     )

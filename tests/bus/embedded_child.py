@@ -1,7 +1,7 @@
 """A child process for the embedded bus crash tests: it gets `kill -9`ed mid-work.
 
-    python embedded_child.py publish BUS_FILE   # publishes forever, prints "ack VALUE"
-    python embedded_child.py consume BUS_FILE   # reads without committing, prints "read N"
+python embedded_child.py publish BUS_FILE   # publishes forever, prints "ack VALUE"
+python embedded_child.py consume BUS_FILE   # reads without committing, prints "read N"
 """
 
 from __future__ import annotations

@@ -11,9 +11,7 @@ from axis.bus import Bus, Consumer, Message, Record, TopicPartition
 DEADLINE = 60.0
 
 
-async def read_until(
-    consumer: Consumer, count: int, deadline: float = DEADLINE
-) -> list[Record]:
+async def read_until(consumer: Consumer, count: int, deadline: float = DEADLINE) -> list[Record]:
     """Read until `count` records arrived; fail if the deadline passes first."""
     records: list[Record] = []
     end = time.monotonic() + deadline
@@ -33,9 +31,7 @@ async def wait_for_assignment(consumer: Consumer, deadline: float = DEADLINE) ->
 async def test_same_key_keeps_order_and_partition(bus: Bus) -> None:
     await bus.create_topic("orders", partitions=4)
     keys = [f"agency-{n}".encode() for n in range(6)]
-    messages = [
-        Message("orders", f"{i}".encode(), key=keys[i % len(keys)]) for i in range(300)
-    ]
+    messages = [Message("orders", f"{i}".encode(), key=keys[i % len(keys)]) for i in range(300)]
     positions = await bus.publish_many(messages)
     assert len({p.partition for p in positions}) > 1, "keys should spread over partitions"
 

@@ -1,0 +1,42 @@
+"""Liveness and readiness probes, for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from axis.bus import Bus, BusError
+from axis.storage.database import ping as ping_database
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready when both the bus and the database answer now; says which engines they are."""
+    bus: Bus = request.app.state.bus
+    engine = request.app.state.database
+    checks: dict[str, dict[str, Any]] = {
+        "bus": {"engine": bus.engine, "ready": True},
+        "database": {"engine": engine.dialect.name, "ready": True},
+    }
+    try:
+        await bus.ping()
+    except BusError as exc:
+        checks["bus"] |= {"ready": False, "error": str(exc)}
+    try:
+        await ping_database(engine)
+    except Exception as exc:  # any failure to answer means "not ready", never a 500
+        checks["database"] |= {"ready": False, "error": f"{type(exc).__name__}: {exc}"}
+    ready = all(check["ready"] for check in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
+    )

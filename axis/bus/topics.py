@@ -1,0 +1,20 @@
+"""The topics of the axis and how many partitions each has.
+
+Documents are keyed by document id and deliveries by recipient, so they spread over many
+partitions; the audit writer needs every event in one order, so events have one partition.
+"""
+
+from __future__ import annotations
+
+from axis.bus.base import Bus
+
+DOCUMENTS = "documents"
+DELIVERIES = "deliveries"
+EVENTS = "events"
+
+
+async def ensure_topics(bus: Bus, partitions: int) -> None:
+    """Create the axis's topics where they do not exist yet."""
+    await bus.create_topic(DOCUMENTS, partitions)
+    await bus.create_topic(DELIVERIES, partitions)
+    await bus.create_topic(EVENTS, 1)
