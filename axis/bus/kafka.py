@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 TOPIC_ALREADY_EXISTS = 36
+TOPIC_READY_SECONDS = 30
 
 
 class KafkaBus(Bus):
@@ -83,6 +84,7 @@ class KafkaBus(Bus):
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
+            max_batch_size=256 * 1024,
             max_request_size=MAX_RECORD_BYTES,
         )
         await producer.start()
@@ -121,6 +123,19 @@ class KafkaBus(Bus):
         for name, error_code, *rest in response.topic_errors:
             if error_code not in (0, TOPIC_ALREADY_EXISTS):
                 raise BusError(f"cannot create topic {name}: error {error_code} {rest}")
+        await self._wait_for_leaders(self.full_name(topic), partitions)
+
+    async def _wait_for_leaders(self, full_name: str, partitions: int) -> None:
+        """A new topic takes a moment to elect leaders; publishing earlier only logs errors."""
+        deadline = asyncio.get_running_loop().time() + TOPIC_READY_SECONDS
+        while True:
+            [described] = await self._admin_client().describe_topics([full_name])
+            leaders = [p["leader"] for p in described["partitions"]]
+            if described["error_code"] == 0 and len(leaders) >= partitions and min(leaders) >= 0:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise BusError(f"topic {full_name} has no leader after {TOPIC_READY_SECONDS} s")
+            await asyncio.sleep(0.1)
 
     async def publish_many(self, messages: Sequence[Message]) -> list[Position]:
         if self._producer is None:
