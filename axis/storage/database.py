@@ -113,9 +113,12 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def ping(engine: AsyncEngine, *, timeout: float = 5.0) -> None:
-    """Readiness check: raise if the database cannot answer a query within `timeout` s."""
-    async with asyncio.timeout(timeout), engine.connect() as connection:
+async def ping(engine: AsyncEngine, *, within_seconds: float = 5.0) -> None:
+    """Readiness check: raise if the database cannot answer a query in `within_seconds`.
+
+    Bounded by default, because a readiness probe that hangs is worse than one that fails.
+    """
+    async with asyncio.timeout(within_seconds), engine.connect() as connection:
         result = await connection.execute(text("SELECT 1"))
         if result.scalar_one() != 1:  # pragma: no cover - a database that cannot count
             raise RuntimeError("database answered SELECT 1 with something else")

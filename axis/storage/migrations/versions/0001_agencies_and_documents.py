@@ -4,8 +4,9 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-22
 
-Hand-written. Constraint names are spelled out (they match the naming convention in
-axis/storage/models.py) so that later migrations can refer to them on every database.
+Hand-written. Constraint names are spelled out in full and marked final with `op.f` (so the
+naming convention of axis/storage/models.py is not applied a second time); they match what
+that convention gives the models, so later migrations can refer to them on every database.
 Enums are VARCHAR + CHECK rather than PostgreSQL enum types, so that SQLite and PostgreSQL
 have the same schema and adding a value is an ordinary migration.
 """
@@ -37,23 +38,24 @@ def upgrade() -> None:
         sa.Column(
             "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
-        sa.PrimaryKeyConstraint("code", name="pk_agencies"),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_agencies")),
         sa.ForeignKeyConstraint(
             ["parent_code"],
             ["agencies.code"],
-            name="fk_agencies_parent_code_agencies",
+            name=op.f("fk_agencies_parent_code_agencies"),
             ondelete="RESTRICT",
         ),
-        sa.CheckConstraint("code <> ''", name="ck_agencies_code_not_empty"),
+        sa.CheckConstraint("code <> ''", name=op.f("ck_agencies_code_not_empty")),
         sa.CheckConstraint(
-            "parent_code IS NULL OR parent_code <> code", name="ck_agencies_not_own_parent"
+            "parent_code IS NULL OR parent_code <> code", name=op.f("ck_agencies_not_own_parent")
         ),
         sa.CheckConstraint(
-            "level IN ('central', 'province', 'district', 'commune')", name="ck_agencies_level"
+            "level IN ('central', 'province', 'district', 'commune')",
+            name=op.f("ck_agencies_level"),
         ),
-        sa.CheckConstraint("status IN ('active', 'suspended')", name="ck_agencies_status"),
+        sa.CheckConstraint("status IN ('active', 'suspended')", name=op.f("ck_agencies_status")),
     )
-    op.create_index("ix_agencies_parent_code", "agencies", ["parent_code"])
+    op.create_index(op.f("ix_agencies_parent_code"), "agencies", ["parent_code"])
 
     op.create_table(
         "documents",
@@ -65,11 +67,11 @@ def upgrade() -> None:
         sa.Column(
             "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
-        sa.PrimaryKeyConstraint("id", name="pk_documents"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_documents")),
         sa.ForeignKeyConstraint(
             ["sender_code"],
             ["agencies.code"],
-            name="fk_documents_sender_code_agencies",
+            name=op.f("fk_documents_sender_code_agencies"),
             ondelete="RESTRICT",
         ),
         # A retry of the same document (same sender, DocumentId and bytes) is one row; its
@@ -78,16 +80,16 @@ def upgrade() -> None:
             "sender_code",
             "edxml_document_id",
             "content_sha256",
-            name="uq_documents_sender_edxml_id_sha256",
+            name=op.f("uq_documents_sender_edxml_id_sha256"),
         ),
-        sa.CheckConstraint("length(content_sha256) = 64", name="ck_documents_sha256_length"),
-        sa.CheckConstraint("size_bytes >= 0", name="ck_documents_size_not_negative"),
+        sa.CheckConstraint("length(content_sha256) = 64", name=op.f("ck_documents_sha256_length")),
+        sa.CheckConstraint("size_bytes >= 0", name=op.f("ck_documents_size_not_negative")),
     )
-    op.create_index("ix_documents_received_at", "documents", ["received_at"])
+    op.create_index(op.f("ix_documents_received_at"), "documents", ["received_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_documents_received_at", table_name="documents")
+    op.drop_index(op.f("ix_documents_received_at"), table_name="documents")
     op.drop_table("documents")
-    op.drop_index("ix_agencies_parent_code", table_name="agencies")
+    op.drop_index(op.f("ix_agencies_parent_code"), table_name="agencies")
     op.drop_table("agencies")

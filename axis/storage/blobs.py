@@ -1,0 +1,173 @@
+"""A content-addressed blob store on a directory: where documents' original bytes live.
+
+A blob's name is the SHA-256 of its bytes (lowercase hex), stored at `<root>/ab/cd/<sha>`.
+The axis promises that a document accepted is a document kept, so a blob becomes visible
+under its name only once it is complete and on disk: bytes go to a temporary file in the
+same directory, are fsynced, renamed into place atomically, and the directory is fsynced.
+A crash leaves at most a `.tmp-*` file, never a partial blob; `remove_stale_temp_files`
+sweeps those up. Writing the same bytes twice is harmless (same name, same content).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+TEMP_PREFIX = ".tmp-"
+
+
+class BlobError(Exception):
+    """Base class of blob store errors."""
+
+
+class InvalidBlobIdError(BlobError, ValueError):
+    """The id is not a lowercase SHA-256 hex digest (and so could name no blob, or a path)."""
+
+
+class BlobNotFoundError(BlobError, KeyError):
+    """No blob with this id is stored."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(sha256)
+        self.sha256 = sha256
+
+    def __str__(self) -> str:
+        return f"no blob {self.sha256} in the blob store"
+
+
+class BlobCorruptedError(BlobError):
+    """The stored bytes no longer hash to their name (disk damage or tampering)."""
+
+
+def sha256_hex(data: bytes) -> str:
+    """The blob id of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def validate_blob_id(sha256: str) -> str:
+    """Return `sha256` if it is a lowercase 64-digit hex digest, else raise.
+
+    Ids come from requests and database rows; checking the exact form before building a path
+    is what keeps `../etc/passwd` and friends out of the file system.
+    """
+    if not isinstance(sha256, str) or _SHA256_HEX.fullmatch(sha256) is None:
+        raise InvalidBlobIdError(f"not a lowercase SHA-256 hex digest: {sha256!r}")
+    return sha256
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename or a new entry in `path` durable (POSIX needs the directory fsynced)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """Content-addressed blobs under `root` (`Settings().resolved_blob_dir`).
+
+    The async methods run the file work in a thread so the event loop is never blocked on
+    disk; the `*_sync` twins are there for code that is not async (CLI, offline tools).
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def path_for(self, sha256: str) -> Path:
+        """Where the blob `sha256` lives (whether or not it exists)."""
+        validate_blob_id(sha256)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    async def put(self, data: bytes) -> str:
+        """Store `data` durably and return its SHA-256 hex id."""
+        return await asyncio.to_thread(self.put_sync, data)
+
+    async def get(self, sha256: str) -> bytes:
+        """The bytes of blob `sha256`; `BlobNotFoundError` if absent."""
+        return await asyncio.to_thread(self.get_sync, sha256)
+
+    async def exists(self, sha256: str) -> bool:
+        """Whether blob `sha256` is stored (complete: partial writes are never visible)."""
+        return await asyncio.to_thread(self.exists_sync, sha256)
+
+    async def remove_stale_temp_files(self, older_than_seconds: float = 3600.0) -> int:
+        """Delete temp files left by crashed writers; returns how many were removed."""
+        return await asyncio.to_thread(self.remove_stale_temp_files_sync, older_than_seconds)
+
+    def put_sync(self, data: bytes) -> str:
+        """Blocking `put`."""
+        sha256 = sha256_hex(data)
+        final = self.path_for(sha256)
+        if self._holds(final, sha256):
+            return sha256  # already stored (a retry); a damaged copy is rewritten below
+        self._make_dirs(final.parent)
+        # Same directory as the final name, so the rename is atomic (one file system).
+        # mkstemp creates the file 0600: these are other agencies' official documents.
+        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=final.parent)
+        try:
+            with os.fdopen(fd, "wb") as temp_file:
+                temp_file.write(data)
+                temp_file.flush()
+                os.fsync(temp_file.fileno())
+            os.replace(temp_name, final)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        _fsync_directory(final.parent)
+        return sha256
+
+    def get_sync(self, sha256: str, *, verify: bool = True) -> bytes:
+        """Blocking `get`. With `verify` (default) the bytes are re-hashed before return,
+        so the axis never hands out damaged bytes as a document's original."""
+        path = self.path_for(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFoundError(sha256) from None
+        if verify and sha256_hex(data) != sha256:
+            raise BlobCorruptedError(f"blob {sha256} at {path} does not match its hash")
+        return data
+
+    def exists_sync(self, sha256: str) -> bool:
+        """Blocking `exists`."""
+        return self.path_for(sha256).is_file()
+
+    def remove_stale_temp_files_sync(self, older_than_seconds: float = 3600.0) -> int:
+        """Blocking `remove_stale_temp_files`."""
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for temp in self.root.glob(f"??/??/{TEMP_PREFIX}*"):
+            try:
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # finished or removed by someone else meanwhile
+        return removed
+
+    @staticmethod
+    def _holds(path: Path, sha256: str) -> bool:
+        try:
+            return sha256_hex(path.read_bytes()) == sha256
+        except FileNotFoundError:
+            return False
+
+    def _make_dirs(self, shard: Path) -> None:
+        """Create `root/ab/cd`, fsyncing each parent that gains a new entry."""
+        missing: list[Path] = []
+        directory = shard
+        while not directory.is_dir():
+            missing.append(directory)
+            if directory == directory.parent:
+                break
+            directory = directory.parent
+        shard.mkdir(parents=True, exist_ok=True)
+        for created in reversed(missing):
+            _fsync_directory(created.parent)
