@@ -1,0 +1,641 @@
+"""Run a real single-node Apache Kafka (KRaft) broker built from Maven Central jars.
+
+Why: the tests and local runs need a real broker, and the machines have Java and Maven
+Central but neither Docker nor a Kafka download. Standard library only, so it runs before
+the project is installed.
+
+CLI:     python deploy/kafka/launcher.py fetch|start|stop|status [--dir DIR] [--version V]
+Library: node = KafkaNode(run_dir); node.start() -> "127.0.0.1:PORT"; node.restart();
+         node.kill(); node.stop()
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_VERSION = "3.9.2"
+POM = Path(__file__).resolve().with_name("pom.xml")
+CACHE_ENV = "AXIS_KAFKA_CACHE"
+STATE_FILE = "state.json"
+LOG_FILE = "kafka.log"
+# Logged by KafkaRaftServer once both the controller and the (unfenced) broker are up.
+STARTED_MARKER = b"Kafka Server started"
+MANIFEST = ".manifest.json"
+POLL_INTERVAL = 0.2
+
+
+class LauncherError(RuntimeError):
+    """A service could not be fetched, started or stopped; carries the tail of its log."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}\n--- log tail ---\n{self.log_tail}" if self.log_tail else text
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def cache_root() -> Path:
+    """Root of the jar cache: $AXIS_KAFKA_CACHE or ~/.cache/edoc-axis/kafka."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "edoc-axis" / "kafka"
+
+
+def libs_dir(version: str = DEFAULT_VERSION) -> Path:
+    """Where the jars of one Kafka version live: <cache_root>/<version>/libs."""
+    return cache_root() / version / "libs"
+
+
+def _major(version: str) -> int:
+    return int(version.split(".", 1)[0])
+
+
+def _maven_key(version: str) -> str:
+    """Identifies what a cache was built from, so editing pom.xml refreshes it."""
+    digest = hashlib.sha256(POM.read_bytes())
+    digest.update(version.encode())
+    return digest.hexdigest()
+
+
+def _cache_complete(libs: Path, key: str) -> bool:
+    try:
+        manifest = json.loads((libs / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    jars = manifest.get("jars") or []
+    return manifest.get("key") == key and bool(jars) and all((libs / j).is_file() for j in jars)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Serialises fetches of one version across processes (parallel test sessions)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def fetch(version: str = DEFAULT_VERSION) -> Path:
+    """Make sure the jars of `version` are in the cache and return the libs directory.
+
+    Runs Maven only when the cache is missing, incomplete or built from another pom.
+    """
+    libs = libs_dir(version)
+    key = _maven_key(version)
+    if _cache_complete(libs, key):
+        return libs
+    with _file_lock(libs.parent / ".lock"):
+        if _cache_complete(libs, key):
+            return libs
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise LauncherError("mvn (Apache Maven) is not on PATH; it is needed to fetch Kafka")
+        work = Path(tempfile.mkdtemp(prefix="fetch-", dir=libs.parent))
+        try:
+            # Run in a scratch copy so nothing (target/, logs) lands in the source tree.
+            shutil.copy(POM, work / "pom.xml")
+            cmd = [
+                mvn,
+                "-B",
+                "-q",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={work / 'libs'}",
+                f"-Dkafka.version={version}",
+            ]
+            if _major(version) >= 4:
+                cmd += ["-P", "kafka4"]
+            done = subprocess.run(
+                cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                tail = _tail_text(done.stdout + done.stderr)
+                raise LauncherError(f"Maven could not fetch Kafka {version}", tail)
+            jars = sorted(p.name for p in (work / "libs").glob("*.jar"))
+            if not any(j.startswith("kafka_2.13-") for j in jars):
+                raise LauncherError(f"Maven fetched no kafka_2.13 jar for {version}")
+            (work / "libs" / MANIFEST).write_text(json.dumps({"key": key, "jars": jars}))
+            if libs.exists():
+                shutil.rmtree(libs)
+            (work / "libs").rename(libs)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return libs
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct loopback ports that were free a moment ago (held together while picked)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _tail_text(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    """Last lines of a log file ('' when missing), for error messages."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 64 * 1024))
+            return _tail_text(handle.read().decode("utf-8", "replace"), lines)
+    except OSError:
+        return ""
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise LauncherError("java is not on PATH (Kafka needs Java 17)")
+    return found
+
+
+def random_cluster_id() -> str:
+    """A Kafka Uuid as StorageTool random-uuid prints it, without starting a JVM."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):
+            return text
+
+
+def api_versions_ok(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True when the broker answers an ApiVersions (v0) request without error.
+
+    A TCP connect alone is not enough: the port is bound before requests are served.
+    """
+    client_id = b"axis-launcher"
+    correlation = 0x0A215
+    body = struct.pack(">hhih", 18, 0, correlation, len(client_id)) + client_id
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            head = _recv_exact(sock, 4)
+            (size,) = struct.unpack(">i", head)
+            payload = _recv_exact(sock, min(size, 1 << 20))
+    except OSError:
+        return False
+    if len(payload) < 6:
+        return False
+    got_correlation, error_code = struct.unpack(">ih", payload[:6])
+    return got_correlation == correlation and error_code == 0
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data
+
+
+def _pid_alive(pid: int) -> bool:
+    """Alive and not a zombie (a reparented zombie may never be reaped in a container)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM the broker if the launching process dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+LOG4J_PROPERTIES = """\
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.org.apache.kafka.clients=WARN
+"""
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = warn
+"""
+
+
+# --------------------------------------------------------------------------- the node
+
+
+class KafkaNode:
+    """One combined broker+controller on loopback, with its config, data and log in run_dir.
+
+    Creating a node on a run_dir that already holds a state file resumes it: same ports,
+    same data. That is what restart() relies on and what crash tests need.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path | str,
+        version: str | None = None,
+        *,
+        heap: str = "512m",
+        extra_config: Mapping[str, str] | None = None,
+        die_with_parent: bool = False,
+    ) -> None:
+        self.run_dir = Path(run_dir).resolve()
+        state = self._read_state()
+        self.version: str = version or state.get("version") or DEFAULT_VERSION
+        self.heap = heap
+        self.extra_config: dict[str, str] = dict(extra_config or {})
+        self.die_with_parent = die_with_parent
+        self.port: int | None = state.get("port")
+        self.controller_port: int | None = state.get("controller_port")
+        self.cluster_id: str | None = state.get("cluster_id")
+        self._pid: int | None = state.get("pid")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    # ---- paths and state
+
+    @property
+    def data_dir(self) -> Path:
+        return self.run_dir / "data"
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / "server.properties"
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / LOG_FILE
+
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / STATE_FILE
+
+    @property
+    def bootstrap(self) -> str:
+        if self.port is None:
+            raise LauncherError("the broker has no port yet: start() it first")
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else self._pid
+
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.run_dir / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_state(self) -> None:
+        state = {
+            "version": self.version,
+            "bootstrap": self.bootstrap,
+            "port": self.port,
+            "controller_port": self.controller_port,
+            "cluster_id": self.cluster_id,
+            "pid": self.pid,
+            "log": str(self.log_path),
+        }
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(self.state_path)
+
+    def is_running(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        pid = self._pid
+        return pid is not None and _pid_alive(pid) and self._is_ours(pid)
+
+    def _is_ours(self, pid: int) -> bool:
+        """Guards against signalling a recycled pid."""
+        cmd = _cmdline(pid)
+        return not cmd or ("kafka.Kafka" in cmd and str(self.config_path) in cmd)
+
+    # ---- configuration
+
+    def _formatted(self) -> bool:
+        return (self.data_dir / "meta.properties").is_file()
+
+    def _write_config(self) -> None:
+        assert self.port is not None and self.controller_port is not None
+        props: dict[str, str] = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "1",
+            "default.replication.factor": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "10",
+            "min.insync.replicas": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "num.io.threads": "4",
+            "num.network.threads": "2",
+        }
+        props.update(self.extra_config)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        text = "".join(f"{k}={v}\n" for k, v in props.items())
+        self.config_path.write_text("# written by deploy/kafka/launcher.py\n" + text)
+        if _major(self.version) >= 4:
+            (self.run_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+        else:
+            (self.run_dir / "log4j.properties").write_text(LOG4J_PROPERTIES)
+
+    def _jvm_args(self) -> list[str]:
+        if _major(self.version) >= 4:
+            logging = f"-Dlog4j2.configurationFile={self.run_dir / 'log4j2.properties'}"
+        else:
+            logging = f"-Dlog4j.configuration=file:{self.run_dir / 'log4j.properties'}"
+        return [
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            logging,
+        ]
+
+    def _format(self, libs: Path) -> None:
+        assert self.cluster_id is not None
+        cmd = [
+            _java(),
+            *self._jvm_args(),
+            "-cp",
+            f"{libs}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            self.cluster_id,
+            "-c",
+            str(self.config_path),
+        ]
+        done = subprocess.run(
+            cmd, cwd=self.run_dir, stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+        with self.log_path.open("a") as log:
+            log.write(f"# StorageTool format (exit {done.returncode})\n{done.stdout}{done.stderr}")
+        if done.returncode != 0 or not self._formatted():
+            raise LauncherError(
+                "StorageTool could not format the KRaft storage",
+                _tail_text(done.stdout + done.stderr),
+            )
+
+    # ---- lifecycle
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Start (or resume) the broker and wait until it serves requests; returns bootstrap."""
+        if self.is_running():
+            return self.bootstrap
+        libs = fetch(self.version)
+        fresh = not self._formatted()
+        attempts = 3 if fresh else 1
+        for attempt in range(1, attempts + 1):
+            if fresh:
+                self.port, self.controller_port = free_ports(2)
+                self.cluster_id = self.cluster_id or random_cluster_id()
+                self._write_config()
+                if attempt == 1:
+                    self._format(libs)
+            elif self.port is None or not self.config_path.is_file():
+                raise LauncherError(f"{self.run_dir} holds data but no state/config to resume")
+            try:
+                self._launch(libs, timeout)
+            except _PortTaken:
+                if attempt == attempts:
+                    raise LauncherError(
+                        "Kafka could not bind its ports", tail(self.log_path)
+                    ) from None
+                continue
+            self._write_state()
+            return self.bootstrap
+        raise AssertionError("unreachable")
+
+    def _launch(self, libs: Path, timeout: float) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            offset = log.tell()
+            log.write(f"# starting kafka.Kafka {self.version} at {time.ctime()}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [
+                    _java(),
+                    *self._jvm_args(),
+                    "-cp",
+                    f"{libs}/*",
+                    "kafka.Kafka",
+                    str(self.config_path),
+                ],
+                cwd=self.run_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+            )
+        self._pid = self.process.pid
+        deadline = time.monotonic() + timeout
+        seen_marker = False
+        with self.log_path.open("rb") as reader:
+            reader.seek(offset)
+            window = b""
+            while True:
+                window = window[-256:] + reader.read()
+                if b"Address already in use" in window:
+                    self._terminate(10.0)
+                    raise _PortTaken
+                seen_marker = seen_marker or STARTED_MARKER in window
+                if seen_marker and api_versions_ok("127.0.0.1", self.port or 0):
+                    return
+                if self.process.poll() is not None:
+                    code = self.process.returncode
+                    self.process = None
+                    self._pid = None
+                    raise LauncherError(
+                        f"Kafka exited with code {code} while starting", tail(self.log_path)
+                    )
+                if time.monotonic() > deadline:
+                    self._terminate(10.0)
+                    raise LauncherError(
+                        f"Kafka did not come up within {timeout:.0f}s", tail(self.log_path)
+                    )
+                time.sleep(POLL_INTERVAL)
+
+    def _terminate(self, timeout: float, sig: int = signal.SIGTERM) -> None:
+        """Signal the broker, wait up to `timeout`, then SIGKILL."""
+        pid = self.pid
+        if pid is None:
+            return
+        if self.process is None and not (_pid_alive(pid) and self._is_ours(pid)):
+            self._pid = None
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        if not self._wait_exit(pid, timeout) and sig != signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            self._wait_exit(pid, 30.0)
+        self.process = None
+        self._pid = None
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        if self.process is not None:
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(POLL_INTERVAL)
+        return True
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Clean shutdown: SIGTERM, wait up to `timeout`, then SIGKILL. Keeps data and ports."""
+        self._terminate(timeout)
+        if self.port is not None:
+            self._write_state()
+
+    def kill(self) -> None:
+        """Crash the broker (SIGKILL, no shutdown); start() or restart() brings it back."""
+        self._terminate(30.0, signal.SIGKILL)
+        if self.port is not None:
+            self._write_state()
+
+    def restart(self, timeout: float = 120.0, *, hard: bool = False) -> str:
+        """Stop (SIGTERM, or SIGKILL when hard) and start again on the same ports and data."""
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(timeout)
+
+
+class _PortTaken(Exception):
+    """Another process took a port between picking and binding it."""
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _default_run_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "edoc-axis-kafka"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["fetch", "start", "stop", "status"])
+    parser.add_argument("--dir", type=Path, default=_default_run_dir(), help="run directory")
+    parser.add_argument(
+        "--version", default=None, help=f"Kafka version (default {DEFAULT_VERSION})"
+    )
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+    parser.add_argument("--fresh", action="store_true", help="start: wipe the run directory first")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            print(f"libs={fetch(args.version or DEFAULT_VERSION)}")
+            return 0
+        if args.command == "start" and args.fresh and args.dir.exists():
+            KafkaNode(args.dir).stop()
+            shutil.rmtree(args.dir)
+        node = KafkaNode(args.dir, args.version)
+        if args.command == "start":
+            print(f"bootstrap={node.start(args.timeout)}")
+            print(f"pid={node.pid}")
+            print(f"log={node.log_path}")
+        elif args.command == "stop":
+            node.stop(args.timeout)
+            print("stopped")
+        else:
+            running = node.is_running()
+            print(f"running={str(running).lower()}")
+            if node.port is not None:
+                print(f"bootstrap={node.bootstrap}")
+            if running:
+                print(f"pid={node.pid}")
+            return 0 if running else 3
+    except LauncherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
