@@ -203,13 +203,14 @@ class EmbeddedBus(Bus):
             raise ValueError("a topic needs at least one partition")
 
         def create(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT OR IGNORE INTO partitions (topic, partition) VALUES (?, ?)",
-                [(topic, p) for p in range(partitions)],
-            )
+            exists = conn.execute("SELECT 1 FROM partitions WHERE topic = ?", (topic,)).fetchone()
+            if not exists:
+                conn.executemany(
+                    "INSERT INTO partitions (topic, partition) VALUES (?, ?)",
+                    [(topic, p) for p in range(partitions)],
+                )
 
-        await self._writer.run(lambda conn: _transaction(conn, create))
-        self._partition_counts.pop(topic, None)
+        await self._write(create)
 
     async def partition_count(self, topic: str) -> int:
         """Partitions of `topic`; raises `BusError` for an unknown topic."""
@@ -248,8 +249,8 @@ class EmbeddedBus(Bus):
                 batches.append(batch)
                 size += sum(len(m.value) for m in batch.messages)
                 count += len(batch.messages)
-            rows = [[self._route(m) for m in batch.messages] for batch in batches]
             try:
+                rows = [[self._route(m) for m in batch.messages] for batch in batches]
                 positions = await self._write(_append(rows))
             except Exception as exc:  # every waiting publisher learns of the failure
                 for batch in batches:

@@ -123,15 +123,15 @@ class KafkaBus(Bus):
         for name, error_code, *rest in response.topic_errors:
             if error_code not in (0, TOPIC_ALREADY_EXISTS):
                 raise BusError(f"cannot create topic {name}: error {error_code} {rest}")
-        await self._wait_for_leaders(self.full_name(topic), partitions)
+        await self._wait_for_leaders(self.full_name(topic))
 
-    async def _wait_for_leaders(self, full_name: str, partitions: int) -> None:
+    async def _wait_for_leaders(self, full_name: str) -> None:
         """A new topic takes a moment to elect leaders; publishing earlier only logs errors."""
         deadline = asyncio.get_running_loop().time() + TOPIC_READY_SECONDS
         while True:
             [described] = await self._admin_client().describe_topics([full_name])
             leaders = [p["leader"] for p in described["partitions"]]
-            if described["error_code"] == 0 and len(leaders) >= partitions and min(leaders) >= 0:
+            if described["error_code"] == 0 and leaders and min(leaders) >= 0:
                 return
             if asyncio.get_running_loop().time() > deadline:
                 raise BusError(f"topic {full_name} has no leader after {TOPIC_READY_SECONDS} s")

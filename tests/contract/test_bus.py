@@ -163,3 +163,12 @@ async def test_paused_partition_is_not_read_until_resumed(bus: Bus) -> None:
         consumer.resume(partition)
         [record] = await read_until(consumer, 1)
         assert record.value == b"later"
+
+
+async def test_creating_an_existing_topic_changes_nothing(bus: Bus) -> None:
+    await bus.create_topic("twice", partitions=2)
+    await bus.publish("twice", b"kept", key=b"k")
+    await bus.create_topic("twice", partitions=5)
+    lags = await bus.lag("nobody", ["twice"])
+    assert [lag.partition for lag in lags] == [0, 1]
+    assert sum(lag.end_offset for lag in lags) == 1
