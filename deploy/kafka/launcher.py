@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -26,11 +27,13 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_VERSION = "3.9.2"
 POM = Path(__file__).resolve().with_name("pom.xml")
@@ -41,6 +44,7 @@ LOG_FILE = "kafka.log"
 STARTED_MARKER = b"Kafka Server started"
 MANIFEST = ".manifest.json"
 POLL_INTERVAL = 0.2
+_T = TypeVar("_T")
 
 
 class LauncherError(RuntimeError):
@@ -219,7 +223,7 @@ def api_versions_ok(host: str, port: int, timeout: float = 2.0) -> bool:
     if len(payload) < 6:
         return False
     got_correlation, error_code = struct.unpack(">ih", payload[:6])
-    return got_correlation == correlation and error_code == 0
+    return bool(got_correlation == correlation and error_code == 0)
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -259,6 +263,37 @@ def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_keeper_lock = threading.Lock()
+_keeper_jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+_keeper: threading.Thread | None = None
+
+
+def _keeper_loop() -> None:
+    while True:
+        job, future = _keeper_jobs.get()
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(job())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+def _spawn_in_keeper(job: Callable[[], _T]) -> _T:
+    """Run `job` (a Popen) on one thread that lives as long as the process.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so spawning from a
+    short-lived thread (asyncio.to_thread, an executor) would kill the broker with it.
+    """
+    global _keeper
+    with _keeper_lock:
+        if _keeper is None or not _keeper.is_alive():
+            _keeper = threading.Thread(target=_keeper_loop, name="kafka-launcher", daemon=True)
+            _keeper.start()
+    future: Future[_T] = Future()
+    _keeper_jobs.put((job, future))
+    return future.result()
 
 
 LOG4J_PROPERTIES = """\
@@ -405,6 +440,10 @@ class KafkaNode:
             "min.insync.replicas": "1",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
+            # After a crash (SIGKILL) the controller accepts the broker's new registration
+            # only once the old session expires: 9s by default, which slows crash tests.
+            "broker.session.timeout.ms": "4000",
+            "broker.heartbeat.interval.ms": "500",
             "num.io.threads": "4",
             "num.network.threads": "2",
         }
@@ -491,22 +530,20 @@ class KafkaNode:
             offset = log.tell()
             log.write(f"# starting kafka.Kafka {self.version} at {time.ctime()}\n".encode())
             log.flush()
-            self.process = subprocess.Popen(
-                [
-                    _java(),
-                    *self._jvm_args(),
-                    "-cp",
-                    f"{libs}/*",
-                    "kafka.Kafka",
-                    str(self.config_path),
-                ],
-                cwd=self.run_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
-            )
+            cmd = [_java(), *self._jvm_args(), "-cp", f"{libs}/*", "kafka.Kafka"]
+
+            def spawn() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    [*cmd, str(self.config_path)],
+                    cwd=self.run_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                )
+
+            self.process = _spawn_in_keeper(spawn) if self.die_with_parent else spawn()
         self._pid = self.process.pid
         deadline = time.monotonic() + timeout
         seen_marker = False

@@ -262,7 +262,7 @@ class PostgresNode:
             )
         except subprocess.TimeoutExpired as exc:
             raise LauncherError(f"`{args[0]}` took longer than {timeout:.0f}s") from exc
-        output = done.stdout + done.stderr
+        output = f"{done.stdout}{done.stderr}"
         if check and done.returncode != 0:
             raise LauncherError(
                 f"`{' '.join(args)}` failed (exit {done.returncode}): {output.strip()[-500:]}",
