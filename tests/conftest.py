@@ -119,3 +119,23 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         node.stop(remove=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests ran against each real service, so a green run cannot hide skips."""
+    terminalreporter.section("real services")
+    for service in ("kafka", "postgres"):
+        counts = {
+            outcome: sum(
+                1
+                for report in terminalreporter.stats.get(outcome, [])
+                if service in getattr(report, "keywords", {})
+                and report.when in ("call", "setup")
+                and (outcome != "passed" or report.when == "call")
+            )
+            for outcome in ("passed", "failed", "skipped")
+        }
+        terminalreporter.write_line(
+            f"tests on a real {service}: passed {counts['passed']}, "
+            f"failed {counts['failed']}, skipped {counts['skipped']}"
+        )
