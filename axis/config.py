@@ -61,6 +61,26 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `axis serve` listens on.")
     port: int = Field(default=8080, description="Port `axis serve` listens on.")
     log_level: str = Field(default="info", description="Log level of the service.")
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest envelope accepted, in bytes."
+    )
+    xml_max_depth: int = Field(default=64, ge=8, description="Deepest element nesting accepted.")
+    xml_max_elements: int = Field(
+        default=50_000, ge=100, description="Most elements one envelope may hold."
+    )
+    xml_max_attributes: int = Field(
+        default=32, ge=1, description="Most attributes one element may carry."
+    )
+    max_attachments: int = Field(
+        default=100, ge=0, description="Most attachments one document may carry."
+    )
+    max_attachment_bytes: int = Field(
+        default=48 * 1024 * 1024, ge=0, description="Largest decoded attachment, in bytes."
+    )
+    legacy_organ_codes: bool = Field(
+        default=True,
+        description="Also accept the older 3-part organisation codes (e.g. 28.22.H17).",
+    )
 
     @classmethod
     def settings_customise_sources(
