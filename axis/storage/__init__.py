@@ -26,18 +26,23 @@ from axis.storage.database import (
 )
 from axis.storage.models import (
     Agency,
+    AgencyCertificate,
     AgencyLevel,
     AgencyStatus,
+    ApiToken,
     Base,
     Document,
+    Role,
     UTCDateTime,
     utcnow,
 )
 
 __all__ = [
     "Agency",
+    "AgencyCertificate",
     "AgencyLevel",
     "AgencyStatus",
+    "ApiToken",
     "Base",
     "BlobCorruptedError",
     "BlobError",
@@ -45,6 +50,7 @@ __all__ = [
     "BlobStore",
     "Document",
     "InvalidBlobIdError",
+    "Role",
     "UTCDateTime",
     "alembic_config",
     "create_engine",

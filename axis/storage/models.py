@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -26,10 +28,12 @@ from sqlalchemy import (
     Index,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 from sqlalchemy.types import TypeDecorator
 
 # Constraint names are part of the schema: migrations (and SQLite batch mode) refer to them by
@@ -145,6 +149,16 @@ class Agency(Base):
         default=AgencyStatus.ACTIVE,
         server_default=AgencyStatus.ACTIVE.value,
     )
+    delivery: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=lambda: {"kind": "pull"}, server_default='{"kind": "pull"}'
+    )
+    """How documents reach the agency: push (URL, timeout, retry policy), pull or file drop."""
+    allow_sha1: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    """Legacy agencies whose software still signs with RSA-SHA1 (an operator's decision)."""
+    unsigned_statuses: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
+    """Accept status messages authenticated by the agency's token alone (real software today)."""
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
@@ -209,3 +223,71 @@ class Document(Base):
             f"Document(id={self.id!r}, sender_code={self.sender_code!r}, "
             f"edxml_document_id={self.edxml_document_id!r})"
         )
+
+
+class AgencyCertificate(Base):
+    """A signing certificate registered for an agency; several overlap during rotation."""
+
+    __tablename__ = "agency_certificates"
+
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_code: Mapped[str] = mapped_column(
+        String(ORGAN_CODE_LENGTH), ForeignKey("agencies.code", ondelete="CASCADE"), index=True
+    )
+    pem: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    added_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("length(fingerprint_sha256) = 64", name="fingerprint_length"),
+        CheckConstraint("not_before < not_after", name="validity_window"),
+    )
+
+
+class Role(enum.StrEnum):
+    """Who a bearer token speaks for."""
+
+    AGENCY = "agency"
+    OPERATOR = "operator"
+    AUDITOR = "auditor"
+
+
+class ApiToken(Base):
+    """An opaque bearer token, stored only as its SHA-256 digest.
+
+    Tokens are 256-bit random strings, so a plain digest cannot be brute-forced and a
+    lookup by digest stays one index probe per request.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(
+        Enum(
+            Role,
+            name="role",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=_enum_values,
+            validate_strings=True,
+        )
+    )
+    agency_code: Mapped[str | None] = mapped_column(
+        String(ORGAN_CODE_LENGTH), ForeignKey("agencies.code", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'agency') = (agency_code IS NOT NULL)", name="agency_token_has_agency"
+        ),
+    )
