@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from axis import __version__
 from axis.api import health, metrics
+from axis.api.problems import install_problem_handlers
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="edoc-axis", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -58,3 +58,16 @@ async def test_metrics_in_prometheus_format(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "python_info" in response.text
+
+
+async def test_an_unknown_path_is_a_problem_document(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "urn:edoc-axis:problem:not_found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "Not Found",
+    }
+    assert (await client.get("/healthz")).status_code == 200
