@@ -13,7 +13,7 @@ from axis.api.problems import install_problem_handlers
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
-from axis.storage.database import create_engine, migrate
+from axis.storage.database import create_engine, create_session_factory, migrate
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ensure_topics(bus, settings.bus_partitions)
             app.state.bus = bus
             app.state.database = database
+            app.state.sessions = create_session_factory(database)
             yield
         finally:
             await bus.close()

@@ -4,21 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from axis.app import create_app
 from axis.config import Settings
+from axis.credentials import CredentialError, create_token, list_tokens, revoke_token
+from axis.storage.database import create_engine, create_session_factory
 from axis.storage.database import migrate as migrate_database
+from axis.storage.models import Role
+
+T = TypeVar("T")
 
 app = typer.Typer(help="edoc-axis: the inter-agency e-document axis.", no_args_is_help=True)
+tokens = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+app.add_typer(tokens, name="tokens")
+
+
+async def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction on the configured (migrated) database."""
+    url = Settings().resolved_database_url
+    await migrate_database(url)
+    engine = create_engine(url)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 @app.command()
 def serve(
-    host: str | None = typer.Option(None, help="Listen address (default: AXIS_HOST)."),
-    port: int | None = typer.Option(None, help="Listen port (default: AXIS_PORT)."),
+    host: Annotated[str | None, typer.Option(help="Listen address (default: AXIS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default: AXIS_PORT).")] = None,
 ) -> None:
     """Run the axis: the API and every worker in this one process."""
     settings = Settings()
@@ -42,3 +69,49 @@ def migrate() -> None:
 def settings() -> None:
     """Print the effective settings as JSON (environment, TOML file, defaults)."""
     typer.echo(json.dumps(Settings().model_dump(mode="json"), indent=2))
+
+
+@tokens.command("create")
+def tokens_create(
+    role: Annotated[Role, typer.Option(help="agency, operator or auditor.")],
+    agency: Annotated[
+        str | None, typer.Option(help="Organisation code, for an agency token.")
+    ] = None,
+    label: Annotated[str, typer.Option(help="What the token is for, shown in listings.")] = "",
+) -> None:
+    """Create a token and print it once: only its digest is kept."""
+
+    async def create(session: AsyncSession) -> tuple[str, str]:
+        token, secret = await create_token(session, role, agency, label)
+        return token.id, secret
+
+    try:
+        token_id, secret = asyncio.run(_in_session(create))
+    except CredentialError as exc:
+        _fail(str(exc))
+    typer.echo(f"id: {token_id}\ntoken: {secret}\n(store it now: it is not shown again)")
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """List tokens (id, role, agency, label, created, revoked) without their secrets."""
+    for token in asyncio.run(_in_session(list_tokens)):
+        revoked = token.revoked_at.isoformat() if token.revoked_at else "-"
+        typer.echo(
+            f"{token.id}  {token.role.value:<8} {token.agency_code or '-':<16} "
+            f"created {token.created_at.isoformat()}  revoked {revoked}  {token.label}"
+        )
+
+
+@tokens.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token for good; requests with it get 401 from now on."""
+
+    async def revoke(session: AsyncSession) -> None:
+        await revoke_token(session, token_id)
+
+    try:
+        asyncio.run(_in_session(revoke))
+    except CredentialError as exc:
+        _fail(str(exc))
+    typer.echo(f"revoked {token_id}")

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from deploy.kafka.launcher import KafkaNode
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["database_fixtures"]
 KAFKA_ENV = "AXIS_TEST_KAFKA_BOOTSTRAP"
 POSTGRES_ENV = "AXIS_TEST_POSTGRES_URL"
 KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "kafka_node"})

@@ -1,4 +1,4 @@
-"""The storage tests run on SQLite and on PostgreSQL through one `database_url` fixture.
+"""Tests that touch the database run on SQLite and on PostgreSQL via one `database_url` fixture.
 
 PostgreSQL isolation: the shared `postgres_url` (tests/conftest.py) names one throwaway
 database for the whole session, so each test here gets a database of its own, created on
