@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from axis import __version__
-from axis.api import health, metrics
+from axis.api import agencies, health, metrics
 from axis.api.problems import install_problem_handlers
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
@@ -42,4 +42,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(agencies.router)
     return app

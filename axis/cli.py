@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axis.app import create_app
 from axis.config import Settings
 from axis.credentials import CredentialError, create_token, list_tokens, revoke_token
+from axis.registry import RegistryError, directory, read_agency_file, save_agencies
 from axis.storage.database import create_engine, create_session_factory
 from axis.storage.database import migrate as migrate_database
 from axis.storage.models import Role
@@ -23,6 +25,8 @@ T = TypeVar("T")
 app = typer.Typer(help="edoc-axis: the inter-agency e-document axis.", no_args_is_help=True)
 tokens = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(tokens, name="tokens")
+agencies = typer.Typer(help="Register and list agencies.", no_args_is_help=True)
+app.add_typer(agencies, name="agencies")
 
 
 async def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -115,3 +119,29 @@ def tokens_revoke(token_id: str) -> None:
     except CredentialError as exc:
         _fail(str(exc))
     typer.echo(f"revoked {token_id}")
+
+
+@agencies.command("import")
+def agencies_import(path: Path) -> None:
+    """Create or update the agencies in a JSON or CSV file, all or none."""
+    try:
+        records = read_agency_file(path)
+        counts = asyncio.run(_in_session(lambda session: save_agencies(session, records)))
+    except (RegistryError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{counts['created']} created, {counts['updated']} updated")
+
+
+@agencies.command("list")
+def agencies_list() -> None:
+    """The directory: code, level, active or suspended, parent, name."""
+    for entry in asyncio.run(_in_session(directory)):
+        state = "active" if entry.active else "suspended"
+        typer.echo(
+            f"{entry.code:<16} {entry.level.value:<9} {state:<9} "
+            f"{entry.parent_code or '-':<16} {entry.name}"
+        )
+
+
+if __name__ == "__main__":
+    app()

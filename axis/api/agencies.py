@@ -1,0 +1,79 @@
+"""The agency directory (every principal) and the operators' registry API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from axis.api.auth import current_principal, require
+from axis.api.problems import Problem
+from axis.credentials import Principal
+from axis.registry import (
+    AgencyNotFound,
+    AgencyRecord,
+    DirectoryEntry,
+    RegistryError,
+    agency_record,
+    directory,
+    get_agency,
+    save_agencies,
+)
+from axis.storage.models import Role
+
+router = APIRouter(tags=["agencies"])
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def _registry_problem(exc: RegistryError) -> Problem:
+    if isinstance(exc, AgencyNotFound):
+        return Problem(404, "agency_not_found", "No such agency", str(exc))
+    return Problem(422, "registry_error", "Registry change refused", str(exc))
+
+
+@router.get("/v1/agencies")
+async def list_agencies(request: Request, principal: AnyPrincipal) -> list[DirectoryEntry]:
+    """The directory of every registered agency, readable by any principal."""
+    async with request.app.state.sessions() as session:
+        return await directory(session)
+
+
+@router.post("/v1/admin/agencies")
+async def import_agencies(
+    request: Request, records: list[AgencyRecord], principal: Operator
+) -> dict[str, int]:
+    """Create or update agencies in one transaction (a whole country at once if need be)."""
+    try:
+        async with request.app.state.sessions.begin() as session:
+            return await save_agencies(session, records)
+    except RegistryError as exc:
+        raise _registry_problem(exc) from exc
+
+
+@router.get("/v1/admin/agencies/{code}")
+async def read_agency(request: Request, code: str, principal: Operator) -> AgencyRecord:
+    """Everything the registry holds about one agency."""
+    async with request.app.state.sessions() as session:
+        try:
+            return agency_record(await get_agency(session, code))
+        except RegistryError as exc:
+            raise _registry_problem(exc) from exc
+
+
+@router.put("/v1/admin/agencies/{code}")
+async def replace_agency(
+    request: Request, code: str, record: AgencyRecord, principal: Operator
+) -> AgencyRecord:
+    """Replace one agency's registration (name, parent, status, delivery, flags)."""
+    if record.code != code:
+        raise Problem(
+            422, "code_mismatch", "Code mismatch", f"the body is for {record.code}, not {code}"
+        )
+    try:
+        async with request.app.state.sessions.begin() as session:
+            await get_agency(session, code)
+            await save_agencies(session, [record])
+    except RegistryError as exc:
+        raise _registry_problem(exc) from exc
+    return record

@@ -1,0 +1,208 @@
+"""The agency registry: who may send and receive, and how each agency is delivered to.
+
+Operators register agencies one by one or import a whole country from a CSV or JSON file;
+every agency reads the directory (codes, names, parents, levels, whether active).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from axis.storage.models import Agency, AgencyLevel, AgencyStatus
+
+
+class RegistryError(Exception):
+    """A registry change that cannot be made as asked (unknown parent, bad file, ...)."""
+
+
+class AgencyNotFound(RegistryError):
+    """No agency is registered with the code asked for."""
+
+
+class RetryPolicy(BaseModel):
+    """When push deliveries to one agency stop being retried and go to the dead letters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(default=12, ge=1, le=1000)
+    max_age_seconds: int = Field(default=86_400, ge=1)
+
+
+class PushDelivery(BaseModel):
+    """The axis POSTs each document to the agency's endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["push"] = "push"
+    url: HttpUrl
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    retry: RetryPolicy = RetryPolicy()
+
+
+class PullDelivery(BaseModel):
+    """Documents wait in the agency's inbox; its DMS lists, downloads and acknowledges."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["pull"] = "pull"
+
+
+class FileDropDelivery(BaseModel):
+    """Documents are written into a directory that the agency's system watches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["file_drop"] = "file_drop"
+    directory: Path
+
+
+Delivery = Annotated[PushDelivery | PullDelivery | FileDropDelivery, Field(discriminator="kind")]
+
+
+class AgencyRecord(BaseModel):
+    """An agency as an operator registers or imports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.]+$")
+    name: str = Field(min_length=1, max_length=512)
+    parent_code: str | None = None
+    level: AgencyLevel
+    status: AgencyStatus = AgencyStatus.ACTIVE
+    delivery: Delivery = PullDelivery()
+    allow_sha1: bool = False
+    unsigned_statuses: bool = False
+
+
+class DirectoryEntry(BaseModel):
+    """What every agency may read about every other."""
+
+    code: str
+    name: str
+    parent_code: str | None
+    level: AgencyLevel
+    active: bool
+
+
+_records = TypeAdapter(list[AgencyRecord])
+
+
+def read_agency_file(path: Path) -> list[AgencyRecord]:
+    """Agencies from a JSON list or a CSV file (header: the `AgencyRecord` field names;
+    `delivery` as JSON text, empty for pull)."""
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        if path.suffix.lower() == ".json":
+            return _records.validate_json(text)
+        rows = [
+            {key: value for key, value in row.items() if value not in ("", None)}
+            for row in csv.DictReader(io.StringIO(text))
+        ]
+        for row in rows:
+            if "delivery" in row:
+                row["delivery"] = json.loads(row["delivery"])
+        return _records.validate_python(rows)
+    except (ValidationError, json.JSONDecodeError, csv.Error) as exc:
+        raise RegistryError(f"{path}: {exc}") from exc
+
+
+def _apply(agency: Agency, record: AgencyRecord) -> None:
+    agency.name = record.name
+    agency.parent_code = record.parent_code
+    agency.level = record.level
+    agency.status = record.status
+    agency.delivery = record.delivery.model_dump(mode="json")
+    agency.allow_sha1 = record.allow_sha1
+    agency.unsigned_statuses = record.unsigned_statuses
+
+
+async def save_agencies(session: AsyncSession, records: Sequence[AgencyRecord]) -> dict[str, int]:
+    """Create or update `records` in one transaction; parents may come after their children
+    in the input. Returns how many were created and updated."""
+    codes = [record.code for record in records]
+    if len(set(codes)) != len(codes):
+        raise RegistryError("the same organisation code appears twice")
+    known = {
+        agency.code: agency
+        for agency in await session.scalars(select(Agency).where(Agency.code.in_(codes)))
+    }
+    pending = {record.code: record for record in records}
+    counts = {"created": 0, "updated": 0}
+    while pending:
+        ready = [
+            record
+            for record in pending.values()
+            if record.parent_code is None
+            or record.parent_code not in pending
+            or record.parent_code == record.code
+        ]
+        if not ready:
+            raise RegistryError(f"parent codes form a cycle among {sorted(pending)}")
+        for record in ready:
+            await _check_parent(session, record)
+            agency = known.get(record.code)
+            if agency is None:
+                agency = Agency(code=record.code)
+                session.add(agency)
+                counts["created"] += 1
+            else:
+                counts["updated"] += 1
+            _apply(agency, record)
+            del pending[record.code]
+        await session.flush()
+    return counts
+
+
+async def _check_parent(session: AsyncSession, record: AgencyRecord) -> None:
+    if record.parent_code is None:
+        return
+    if record.parent_code == record.code:
+        raise RegistryError(f"{record.code} cannot be its own parent")
+    if await session.get(Agency, record.parent_code) is None:
+        raise RegistryError(f"{record.code}: parent {record.parent_code} is not registered")
+
+
+async def get_agency(session: AsyncSession, code: str) -> Agency:
+    agency = await session.get(Agency, code)
+    if agency is None:
+        raise AgencyNotFound(f"no agency is registered with code {code}")
+    return agency
+
+
+def agency_record(agency: Agency) -> AgencyRecord:
+    """The operator's view of a stored agency."""
+    values: dict[str, Any] = {
+        "code": agency.code,
+        "name": agency.name,
+        "parent_code": agency.parent_code,
+        "level": agency.level,
+        "status": agency.status,
+        "delivery": agency.delivery,
+        "allow_sha1": agency.allow_sha1,
+        "unsigned_statuses": agency.unsigned_statuses,
+    }
+    return AgencyRecord.model_validate(values)
+
+
+async def directory(session: AsyncSession) -> list[DirectoryEntry]:
+    """Every registered agency, ordered by code."""
+    agencies = await session.scalars(select(Agency).order_by(Agency.code))
+    return [
+        DirectoryEntry(
+            code=agency.code,
+            name=agency.name,
+            parent_code=agency.parent_code,
+            level=agency.level,
+            active=agency.status is AgencyStatus.ACTIVE,
+        )
+        for agency in agencies
+    ]
