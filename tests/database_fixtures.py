@@ -21,7 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from axis.storage import create_engine, migrate
 
 # Children before parents, so a plain DROP works without CASCADE surprises.
-_AXIS_TABLES = ("api_tokens", "agency_certificates", "documents", "agencies", "alembic_version")
+_AXIS_TABLES = (
+    "statuses",
+    "document_recipients",
+    "api_tokens",
+    "agency_certificates",
+    "documents",
+    "agencies",
+    "alembic_version",
+)
 
 
 def asyncpg_dsn(url: URL) -> str:

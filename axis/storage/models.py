@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -183,11 +184,10 @@ class Agency(Base):
 
 
 class Document(Base):
-    """One document as the axis received it; its original bytes are in the blob store.
+    """One document as the axis accepted it; its original bytes are in the blob store.
 
-    The same sender sending the same edXML DocumentId with the same bytes is the same
-    document (a retry), hence the unique constraint; a different byte content under the
-    same DocumentId (an update, a correction) is a new row.
+    A sender's DocumentId names one document: a retry with the same bytes is the same row,
+    other bytes under the same id are refused.
     """
 
     __tablename__ = "documents"
@@ -200,21 +200,26 @@ class Document(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     """SHA-256 of the original bytes, lowercase hex; also the blob store key."""
     size_bytes: Mapped[int] = mapped_column(BigInteger)
+    business_doc_type: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    """0 new, 1 revoke, 2 update, 3 replace (edXML BussinessDocType)."""
+    certificate_fingerprint: Mapped[str] = mapped_column(String(64))
+    """The registered certificate the sender's signature verified with."""
+    receipt_sha256: Mapped[str] = mapped_column(String(64))
+    """The axis's signed receipt, in the blob store."""
     received_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
 
     sender: Mapped[Agency] = relationship(lazy="raise")
+    recipients: Mapped[list[DocumentRecipient]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", order_by="DocumentRecipient.agency_code"
+    )
 
     __table_args__ = (
-        UniqueConstraint(
-            "sender_code",
-            "edxml_document_id",
-            "content_sha256",
-            name="uq_documents_sender_edxml_id_sha256",
-        ),
+        UniqueConstraint("sender_code", "edxml_document_id"),
         CheckConstraint("length(content_sha256) = 64", name="sha256_length"),
         CheckConstraint("size_bytes >= 0", name="size_not_negative"),
+        CheckConstraint("business_doc_type BETWEEN 0 AND 3", name="business_doc_type"),
         Index("ix_documents_received_at", "received_at"),
     )
 
@@ -223,6 +228,47 @@ class Document(Base):
             f"Document(id={self.id!r}, sender_code={self.sender_code!r}, "
             f"edxml_document_id={self.edxml_document_id!r})"
         )
+
+
+class DocumentRecipient(Base):
+    """One addressee of a document."""
+
+    __tablename__ = "document_recipients"
+
+    document_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    agency_code: Mapped[str] = mapped_column(
+        String(ORGAN_CODE_LENGTH),
+        ForeignKey("agencies.code", ondelete="RESTRICT"),
+        primary_key=True,
+        index=True,
+    )
+
+
+class Status(Base):
+    """A status message (01..16) an agency sent about a document; bytes in the blob store."""
+
+    __tablename__ = "statuses"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    document_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    sender_code: Mapped[str] = mapped_column(
+        String(ORGAN_CODE_LENGTH), ForeignKey("agencies.code", ondelete="RESTRICT")
+    )
+    status_code: Mapped[str] = mapped_column(String(2))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    certificate_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    """None when the agency's policy let it send the status unsigned."""
+    receipt_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+
+    __table_args__ = (UniqueConstraint("sender_code", "content_sha256"),)
 
 
 class AgencyCertificate(Base):

@@ -53,6 +53,8 @@ def _document(**overrides: object) -> Document:
         "edxml_document_id": "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT",
         "content_sha256": SHA_A,
         "size_bytes": 12_345,
+        "certificate_fingerprint": "c" * 64,
+        "receipt_sha256": "d" * 64,
     }
     values.update(overrides)
     return Document(**values)
@@ -131,17 +133,20 @@ async def test_updated_at_moves_on_update(engine: AsyncEngine) -> None:
         assert reread is not None and reread.status is AgencyStatus.SUSPENDED
 
 
-async def test_unique_constraint_rejects_a_duplicate_document(engine: AsyncEngine) -> None:
+async def test_one_document_id_per_sender(engine: AsyncEngine) -> None:
     sessions = create_session_factory(engine)
     async with sessions() as session:
         await _seed(session)
         async with session.begin():
             session.add(_document())
-            # Same DocumentId, other bytes (an update): a different document, accepted.
-            session.add(_document(content_sha256=SHA_B))
+            # Another sender may use the same DocumentId.
+            session.add(_document(sender_code="000.00.00.H26"))
     async with sessions() as session:
-        session.add(_document())
-        with pytest.raises(IntegrityError, match=r"(?i)unique|uq_documents_sender_edxml_id_sha256"):
+        # Same sender and DocumentId, other bytes: refused.
+        session.add(_document(content_sha256=SHA_B))
+        with pytest.raises(
+            IntegrityError, match=r"(?i)unique|uq_documents_sender_code_edxml_document_id"
+        ):
             await session.commit()
 
 
@@ -187,7 +192,7 @@ async def test_savepoint_rolls_back_only_the_failed_insert(engine: AsyncEngine) 
             with pytest.raises(IntegrityError):
                 async with session.begin_nested():
                     session.add(_document())
-            session.add(_document(content_sha256=SHA_B))
+            session.add(_document(edxml_document_id="another", content_sha256=SHA_B))
     async with sessions() as session:
         hashes = (await session.scalars(select(Document.content_sha256))).all()
         assert sorted(hashes) == [SHA_A, SHA_B]

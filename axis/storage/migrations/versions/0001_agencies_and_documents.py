@@ -1,4 +1,4 @@
-"""Agencies and documents: the first tables of the axis.
+"""Agencies, documents, their recipients and status messages: the first tables of the axis.
 
 Revision ID: 0001
 Revises:
@@ -64,6 +64,9 @@ def upgrade() -> None:
         sa.Column("edxml_document_id", sa.String(255), nullable=False),
         sa.Column("content_sha256", sa.String(64), nullable=False),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("business_doc_type", sa.SmallInteger(), nullable=False, server_default="0"),
+        sa.Column("certificate_fingerprint", sa.String(64), nullable=False),
+        sa.Column("receipt_sha256", sa.String(64), nullable=False),
         sa.Column(
             "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
@@ -74,21 +77,83 @@ def upgrade() -> None:
             name=op.f("fk_documents_sender_code_agencies"),
             ondelete="RESTRICT",
         ),
-        # A retry of the same document (same sender, DocumentId and bytes) is one row; its
-        # leading column also serves lookups by sender.
+        # One DocumentId per sender: a retry is the same row, other bytes under the same id
+        # are refused (409). Its leading column also serves lookups by sender.
         sa.UniqueConstraint(
             "sender_code",
             "edxml_document_id",
-            "content_sha256",
-            name=op.f("uq_documents_sender_edxml_id_sha256"),
+            name=op.f("uq_documents_sender_code_edxml_document_id"),
+        ),
+        sa.CheckConstraint(
+            "business_doc_type BETWEEN 0 AND 3", name=op.f("ck_documents_business_doc_type")
         ),
         sa.CheckConstraint("length(content_sha256) = 64", name=op.f("ck_documents_sha256_length")),
         sa.CheckConstraint("size_bytes >= 0", name=op.f("ck_documents_size_not_negative")),
     )
     op.create_index(op.f("ix_documents_received_at"), "documents", ["received_at"])
 
+    op.create_table(
+        "document_recipients",
+        sa.Column("document_id", sa.String(36), nullable=False),
+        sa.Column("agency_code", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("document_id", "agency_code", name=op.f("pk_document_recipients")),
+        sa.ForeignKeyConstraint(
+            ["document_id"],
+            ["documents.id"],
+            name=op.f("fk_document_recipients_document_id_documents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["agency_code"],
+            ["agencies.code"],
+            name=op.f("fk_document_recipients_agency_code_agencies"),
+            ondelete="RESTRICT",
+        ),
+    )
+    # "Documents this agency received" is the inbox query.
+    op.create_index(
+        op.f("ix_document_recipients_agency_code"), "document_recipients", ["agency_code"]
+    )
+
+    op.create_table(
+        "statuses",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("document_id", sa.String(36), nullable=False),
+        sa.Column("sender_code", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.String(2), nullable=False),
+        sa.Column("content_sha256", sa.String(64), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("certificate_fingerprint", sa.String(64), nullable=True),
+        sa.Column("receipt_sha256", sa.String(64), nullable=False),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_statuses")),
+        sa.ForeignKeyConstraint(
+            ["document_id"],
+            ["documents.id"],
+            name=op.f("fk_statuses_document_id_documents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["sender_code"],
+            ["agencies.code"],
+            name=op.f("fk_statuses_sender_code_agencies"),
+            ondelete="RESTRICT",
+        ),
+        # The same status message sent twice is one row (idempotent retry).
+        sa.UniqueConstraint(
+            "sender_code", "content_sha256", name=op.f("uq_statuses_sender_code_content_sha256")
+        ),
+    )
+    op.create_index(op.f("ix_statuses_document_id"), "statuses", ["document_id"])
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_statuses_document_id"), table_name="statuses")
+    op.drop_table("statuses")
+    op.drop_index(op.f("ix_document_recipients_agency_code"), table_name="document_recipients")
+    op.drop_table("document_recipients")
     op.drop_index(op.f("ix_documents_received_at"), table_name="documents")
     op.drop_table("documents")
     op.drop_index(op.f("ix_agencies_parent_code"), table_name="agencies")
