@@ -8,12 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from axis import __version__
-from axis.api import agencies, health, metrics
+from axis.api import agencies, documents, health, metrics
 from axis.api.problems import install_problem_handlers
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
+from axis.edxml import EnvelopeLimits
+from axis.pipeline.ingest import Ingest
+from axis.rate_limit import RateLimiter
+from axis.storage.blobs import BlobStore
 from axis.storage.database import create_engine, create_session_factory, migrate
+from signing.identity import load_axis_identity
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,6 +29,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await migrate(settings.resolved_database_url)
+        identity = load_axis_identity(
+            settings.dev_key_dir,
+            key_file=settings.signing_key_file,
+            certificate_file=settings.signing_certificate_file,
+            key_password=settings.signing_key_password,
+            trust_roots_file=settings.trust_roots_file,
+        )
         database = create_engine(settings.resolved_database_url)
         bus = create_bus(settings)
         await bus.start()
@@ -32,6 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.bus = bus
             app.state.database = database
             app.state.sessions = create_session_factory(database)
+            app.state.blobs = BlobStore(settings.resolved_blob_dir)
+            app.state.ingest = Ingest(
+                sessions=app.state.sessions,
+                bus=bus,
+                blobs=app.state.blobs,
+                identity=identity,
+                limits=EnvelopeLimits.from_settings(settings),
+                legacy_organ_codes=settings.legacy_organ_codes,
+            )
             yield
         finally:
             await bus.close()
@@ -39,8 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="edoc-axis", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(
+        settings.agency_rate_per_second, settings.agency_rate_burst
+    )
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(agencies.router)
+    app.include_router(documents.router)
     return app

@@ -61,6 +61,26 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `axis serve` listens on.")
     port: int = Field(default=8080, description="Port `axis serve` listens on.")
     log_level: str = Field(default="info", description="Log level of the service.")
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key the axis signs its evidence with; default a dev key.",
+    )
+    signing_certificate_file: Path | None = Field(
+        default=None, description="PEM certificate (and chain) of the axis signing key."
+    )
+    signing_key_password: str | None = Field(
+        default=None, description="Password of the signing key file, if it is encrypted."
+    )
+    trust_roots_file: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs agency certificates chain to; default the dev CA.",
+    )
+    agency_rate_per_second: float = Field(
+        default=50.0, gt=0, description="Sustained requests per second one agency may send."
+    )
+    agency_rate_burst: int = Field(
+        default=200, ge=1, description="Requests one agency may send in a burst."
+    )
     max_body_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Largest envelope accepted, in bytes."
     )
@@ -105,6 +125,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_bus_path(self) -> Path:
         return self.embedded_bus_path or self.data_dir / "bus.sqlite3"
+
+    @cached_property
+    def dev_key_dir(self) -> Path:
+        return self.data_dir / "dev-keys"
 
     @cached_property
     def resolved_blob_dir(self) -> Path:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, Validat
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from axis.storage.models import Agency, AgencyLevel, AgencyStatus
+from axis.storage.models import (
+    Agency,
+    AgencyCertificate,
+    AgencyLevel,
+    AgencyStatus,
+    utcnow,
+)
+from signing.certificates import RegisteredCertificate
+from signing.keys import KeyLoadError, certificate_pem
 
 
 class RegistryError(Exception):
@@ -83,6 +92,22 @@ class AgencyRecord(BaseModel):
     unsigned_statuses: bool = False
 
 
+class CertificateRecord(BaseModel):
+    """A signing certificate to register, optionally inside a narrower window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pem: str = Field(min_length=1, max_length=64 * 1024)
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+
+
+class CurrentCertificate(BaseModel):
+    fingerprint_sha256: str
+    not_after: datetime
+    pem: str
+
+
 class DirectoryEntry(BaseModel):
     """What every agency may read about every other."""
 
@@ -91,6 +116,8 @@ class DirectoryEntry(BaseModel):
     parent_code: str | None
     level: AgencyLevel
     active: bool
+    certificate: CurrentCertificate | None
+    """The newest certificate valid now: what a recipient checks the sender's signature with."""
 
 
 _records = TypeAdapter(list[AgencyRecord])
@@ -193,9 +220,44 @@ def agency_record(agency: Agency) -> AgencyRecord:
     return AgencyRecord.model_validate(values)
 
 
+async def add_certificate(
+    session: AsyncSession, code: str, record: CertificateRecord
+) -> AgencyCertificate:
+    """Register a signing certificate for agency `code` (several may overlap: rotation)."""
+    await get_agency(session, code)
+    try:
+        registered = RegisteredCertificate.from_pem(
+            record.pem, not_before=record.not_before, not_after=record.not_after
+        )
+    except (ValueError, KeyLoadError) as exc:
+        raise RegistryError(f"not a PEM certificate: {exc}") from exc
+    if not registered.digital_signature:
+        raise RegistryError("the certificate does not allow digitalSignature")
+    if registered.not_before >= registered.not_after:
+        raise RegistryError("the registration window is empty")
+    existing = await session.get(AgencyCertificate, registered.fingerprint)
+    if existing is not None and existing.agency_code != code:
+        raise RegistryError(f"this certificate is registered for {existing.agency_code}")
+    certificate = existing or AgencyCertificate(fingerprint_sha256=registered.fingerprint)
+    certificate.agency_code = code
+    certificate.pem = certificate_pem(registered.certificate).decode()
+    certificate.not_before = registered.not_before
+    certificate.not_after = registered.not_after
+    session.add(certificate)
+    await session.flush()
+    return certificate
+
+
 async def directory(session: AsyncSession) -> list[DirectoryEntry]:
-    """Every registered agency, ordered by code."""
+    """Every registered agency, ordered by code, with its current certificate."""
     agencies = await session.scalars(select(Agency).order_by(Agency.code))
+    now = utcnow()
+    current: dict[str, AgencyCertificate] = {}
+    valid_now = select(AgencyCertificate).where(
+        AgencyCertificate.not_before <= now, AgencyCertificate.not_after > now
+    )
+    for certificate in await session.scalars(valid_now.order_by(AgencyCertificate.not_before)):
+        current[certificate.agency_code] = certificate  # the newest wins
     return [
         DirectoryEntry(
             code=agency.code,
@@ -203,6 +265,15 @@ async def directory(session: AsyncSession) -> list[DirectoryEntry]:
             parent_code=agency.parent_code,
             level=agency.level,
             active=agency.status is AgencyStatus.ACTIVE,
+            certificate=(
+                CurrentCertificate(
+                    fingerprint_sha256=current[agency.code].fingerprint_sha256,
+                    not_after=current[agency.code].not_after,
+                    pem=current[agency.code].pem,
+                )
+                if agency.code in current
+                else None
+            ),
         )
         for agency in agencies
     ]

@@ -12,8 +12,10 @@ from axis.credentials import Principal
 from axis.registry import (
     AgencyNotFound,
     AgencyRecord,
+    CertificateRecord,
     DirectoryEntry,
     RegistryError,
+    add_certificate,
     agency_record,
     directory,
     get_agency,
@@ -77,3 +79,16 @@ async def replace_agency(
     except RegistryError as exc:
         raise _registry_problem(exc) from exc
     return record
+
+
+@router.post("/v1/admin/agencies/{code}/certificates", status_code=201)
+async def register_certificate(
+    request: Request, code: str, record: CertificateRecord, principal: Operator
+) -> dict[str, str]:
+    """Register a signing certificate for an agency; documents verify against these only."""
+    try:
+        async with request.app.state.sessions.begin() as session:
+            certificate = await add_certificate(session, code, record)
+            return {"fingerprint_sha256": certificate.fingerprint_sha256}
+    except RegistryError as exc:
+        raise _registry_problem(exc) from exc

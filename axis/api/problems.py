@@ -1,7 +1,8 @@
 """Every 4xx answer is an RFC 9457 problem (`application/problem+json`) naming what was wrong.
 
-Routers raise `Problem`; routing errors (404, 405) and request validation errors are turned
-into problems here too, so no client ever has to parse two error formats.
+Routers raise `Problem` and the pipeline raises `Rejection`; routing errors (404, 405),
+request validation errors and an unavailable bus (503) are turned into problems here too,
+so no client ever has to parse two error formats.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from axis.bus import BusError
+from axis.pipeline.rejection import Rejection
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:edoc-axis:problem:"
@@ -96,8 +100,28 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def _on_rejection(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Rejection)
+    return problem_response(Problem(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors))
+
+
+async def _on_bus_error(request: Request, exc: Exception) -> JSONResponse:
+    """Nothing was accepted; the client may send the same bytes again safely."""
+    return problem_response(
+        Problem(
+            503,
+            "bus_unavailable",
+            "Service unavailable",
+            "the message bus did not confirm in time; nothing was accepted, send it again",
+            headers={"Retry-After": "5"},
+        )
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error answer of `app` a problem document."""
     app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(Rejection, _on_rejection)
+    app.add_exception_handler(BusError, _on_bus_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -85,6 +85,7 @@ async def test_operator_imports_a_country_and_everyone_reads_the_directory(
         "parent_code": "000.00.00.H26",
         "level": "district",
         "active": True,
+        "certificate": None,
     }
 
     again = await axis.request("POST", "/v1/admin/agencies", "operator", json=COUNTRY)

@@ -1,0 +1,320 @@
+"""Sending: documents and status messages in; the sender's view, listings and receipts out."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+from starlette.datastructures import UploadFile
+from starlette.types import Message
+
+from axis.api.auth import current_principal, require
+from axis.api.problems import Problem
+from axis.credentials import Principal
+from axis.pipeline.ingest import Accepted, Ingest, ingest_document, ingest_status
+from axis.rate_limit import RateLimiter
+from axis.storage.models import Document, DocumentRecipient, Role, Status
+
+router = APIRouter(tags=["documents"])
+Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]
+
+XML_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/xml": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+        },
+    }
+}
+
+
+class AcceptedAnswer(BaseModel):
+    """What a sender gets back: 202 for a new message, 200 for a repeat of one."""
+
+    document_id: str
+    recipients: list[str]
+    received_at: datetime
+    receipt_url: str
+
+
+class RecipientView(BaseModel):
+    agency_code: str
+
+
+class StatusView(BaseModel):
+    status_id: str
+    sender: str
+    status_code: str
+    signed: bool
+    received_at: datetime
+
+
+class DocumentView(BaseModel):
+    """A document as its sender, its recipients, operators and auditors see it."""
+
+    document_id: str
+    edxml_document_id: str
+    sender: str
+    recipients: list[RecipientView]
+    business_doc_type: int
+    content_sha256: str
+    size_bytes: int
+    received_at: datetime
+    receipt_url: str
+    statuses: list[StatusView]
+
+
+class DocumentPage(BaseModel):
+    documents: list[DocumentView]
+    next_cursor: str | None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes `limit` (never buffered whole)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(413, "too_large", "Envelope too large", f"the body is larger than {limit} bytes")
+
+
+async def _envelope_bytes(request: Request) -> bytes:
+    """The edXML bytes of a raw XML body, or of the one file of a multipart upload."""
+    limit = request.app.state.ingest.limits.max_body_bytes
+    multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+    # Multipart framing adds a little around the file, which the parser bounds again.
+    body = await _read_body(request, limit + 64 * 1024 if multipart else limit)
+    if not multipart:
+        return body
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
+    files = [value for value in form.values() if isinstance(value, UploadFile)]
+    if not files:
+        raise Problem(400, "no_file", "No envelope", "the multipart upload holds no file part")
+    return await files[0].read()
+
+
+def _rate_limit(request: Request, principal: Principal) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.acquire(principal.agency_code or principal.token_id)
+    if wait:
+        raise Problem(
+            429,
+            "rate_limited",
+            "Too many requests",
+            f"this agency sends faster than its limit; retry in {wait:.1f} s",
+            headers={"Retry-After": RateLimiter.retry_after_header(wait)},
+        )
+
+
+def _answer(request: Request, accepted: Accepted) -> JSONResponse:
+    receipt_url = str(request.url_for("read_receipt", document_id=accepted.id))
+    answer = AcceptedAnswer(
+        document_id=accepted.id,
+        recipients=accepted.recipients,
+        received_at=accepted.received_at,
+        receipt_url=receipt_url,
+    )
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if accepted.new else 200)
+
+
+@router.post(
+    "/v1/documents",
+    status_code=202,
+    response_model=AcceptedAnswer,
+    openapi_extra=XML_BODY,
+    responses={200: {"description": "A repeat of an earlier, identical send"}},
+)
+async def send_document(request: Request, principal: Agency) -> JSONResponse:
+    """Send a signed edXML document, as `application/xml` or a multipart file upload."""
+    _rate_limit(request, principal)
+    body = await _envelope_bytes(request)
+    assert principal.agency_code is not None
+    ingest: Ingest = request.app.state.ingest
+    return _answer(request, await ingest_document(ingest, principal.agency_code, body))
+
+
+@router.post(
+    "/v1/statuses",
+    status_code=202,
+    response_model=AcceptedAnswer,
+    openapi_extra=XML_BODY,
+    responses={200: {"description": "A repeat of an earlier, identical send"}},
+)
+async def send_status(request: Request, principal: Agency) -> JSONResponse:
+    """Send an edXML status message (01..16) about a document this agency received."""
+    _rate_limit(request, principal)
+    body = await _envelope_bytes(request)
+    assert principal.agency_code is not None
+    ingest: Ingest = request.app.state.ingest
+    return _answer(request, await ingest_status(ingest, principal.agency_code, body))
+
+
+def _visible_to(principal: Principal) -> Any:
+    """Agencies see what they sent or received; operators and auditors see everything."""
+    if principal.role is not Role.AGENCY:
+        return True
+    received = select(DocumentRecipient.document_id).where(
+        DocumentRecipient.agency_code == principal.agency_code
+    )
+    return or_(Document.sender_code == principal.agency_code, Document.id.in_(received))
+
+
+async def _view(request: Request, document: Document) -> DocumentView:
+    async with request.app.state.sessions() as session:
+        statuses = await session.scalars(
+            select(Status).where(Status.document_id == document.id).order_by(Status.received_at)
+        )
+        status_views = [
+            StatusView(
+                status_id=status.id,
+                sender=status.sender_code,
+                status_code=status.status_code,
+                signed=status.certificate_fingerprint is not None,
+                received_at=status.received_at,
+            )
+            for status in statuses
+        ]
+    return DocumentView(
+        document_id=document.id,
+        edxml_document_id=document.edxml_document_id,
+        sender=document.sender_code,
+        recipients=[RecipientView(agency_code=r.agency_code) for r in document.recipients],
+        business_doc_type=document.business_doc_type,
+        content_sha256=document.content_sha256,
+        size_bytes=document.size_bytes,
+        received_at=document.received_at,
+        receipt_url=str(request.url_for("read_receipt", document_id=document.id)),
+        statuses=status_views,
+    )
+
+
+async def _visible_document(request: Request, document_id: str, principal: Principal) -> Document:
+    async with request.app.state.sessions() as session:
+        document: Document | None = await session.scalar(
+            select(Document)
+            .where(Document.id == document_id, _visible_to(principal))
+            .options(selectinload(Document.recipients))
+        )
+    if document is None:
+        # The same answer whether it does not exist or belongs to others: no leaks.
+        raise Problem(404, "document_not_found", "No such document", f"no document {document_id}")
+    return document
+
+
+@router.get("/v1/documents/{document_id}")
+async def read_document(
+    request: Request, document_id: str, principal: AnyPrincipal
+) -> DocumentView:
+    """The document's recipients and the status messages received about it."""
+    return await _view(request, await _visible_document(request, document_id, principal))
+
+
+@router.get(
+    "/v1/documents/{document_id}/receipt",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}}},
+)
+async def read_receipt(request: Request, document_id: str, principal: AnyPrincipal) -> Response:
+    """The axis's signed XML receipt (verifiable with `xmlsec1` and the axis certificate)."""
+    async with request.app.state.sessions() as session:
+        status = await session.get(Status, document_id)
+    if status is not None:
+        await _visible_document(request, status.document_id, principal)
+        receipt_sha256 = status.receipt_sha256
+    else:
+        receipt_sha256 = (await _visible_document(request, document_id, principal)).receipt_sha256
+    return Response(await request.app.state.blobs.get(receipt_sha256), media_type="application/xml")
+
+
+def _encode_cursor(document: Document) -> str:
+    position = [document.received_at.isoformat(), document.id]
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        received_at, document_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(received_at), str(document_id)
+    except (ValueError, TypeError) as exc:
+        raise Problem(400, "bad_cursor", "Bad cursor", "the cursor is not one we gave") from exc
+
+
+@router.get("/v1/documents")
+async def list_documents(
+    request: Request,
+    principal: AnyPrincipal,
+    direction: Literal["sent", "received"] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> DocumentPage:
+    """Documents newest first; an agency sees only what it sent (or received)."""
+    query = select(Document).where(_visible_to(principal))
+    if direction is not None:
+        if principal.agency_code is None:
+            raise Problem(
+                400, "direction_needs_agency", "Bad filter", "direction applies to agencies only"
+            )
+        if direction == "sent":
+            query = query.where(Document.sender_code == principal.agency_code)
+        else:
+            query = query.where(
+                Document.id.in_(
+                    select(DocumentRecipient.document_id).where(
+                        DocumentRecipient.agency_code == principal.agency_code
+                    )
+                )
+            )
+    if since is not None:
+        query = query.where(Document.received_at >= since)
+    if until is not None:
+        query = query.where(Document.received_at < until)
+    if cursor is not None:
+        received_at, document_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Document.received_at < received_at,
+                (Document.received_at == received_at) & (Document.id < document_id),
+            )
+        )
+    query = (
+        query.order_by(Document.received_at.desc(), Document.id.desc())
+        .limit(limit + 1)
+        .options(selectinload(Document.recipients))
+    )
+    async with request.app.state.sessions() as session:
+        documents = list(await session.scalars(query))
+    page = documents[:limit]
+    next_cursor = _encode_cursor(page[-1]) if len(documents) > limit else None
+    return DocumentPage(
+        documents=[await _view(request, document) for document in page], next_cursor=next_cursor
+    )

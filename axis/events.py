@@ -1,0 +1,48 @@
+"""Events: what happened, published on the `events` topic for the audit writer.
+
+Events carry ids and metadata only, never document content (content is referred to by
+its SHA-256). They are serialised as canonical JSON (sorted keys, no spaces, UTF-8), so the
+same event is always the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from axis.bus import Bus, Message, Position
+from axis.bus.topics import EVENTS
+
+
+class Event(BaseModel):
+    """One step of the axis, as the audit log records it."""
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    type: str
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    actor: str | None = None
+    """Who caused it: `agency:<code>`, `operator:<token id>`, `auditor:<token id>`, `axis`."""
+    document_id: str | None = None
+    agency_code: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+
+def event_message(event: Event) -> Message:
+    """`event` as a record of the events topic, to publish alone or in a batch."""
+    key = (event.document_id or event.agency_code or event.id).encode()
+    return Message(EVENTS, event.encode(), key, (("type", event.type.encode()),))
+
+
+async def publish_event(bus: Bus, event: Event) -> Position:
+    """Publish `event`; returns once the bus holds it durably."""
+    [position] = await bus.publish_many([event_message(event)])
+    return position

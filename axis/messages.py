@@ -1,0 +1,40 @@
+"""What the pipeline publishes on the `documents` topic for the router to fan out.
+
+One JSON object per record, with the record's `type` header naming which of these it is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class DocumentAccepted(BaseModel):
+    """A document the axis accepted: stored, verified, receipted; to be delivered."""
+
+    type: Literal["document.accepted"] = "document.accepted"
+    document_id: str
+    edxml_document_id: str
+    sender: str
+    recipients: list[str]
+    business_doc_type: int
+    content_sha256: str
+    receipt_sha256: str
+    received_at: datetime
+
+
+class StatusAccepted(BaseModel):
+    """A status message the axis accepted; to be routed to the document's sender."""
+
+    type: Literal["status.accepted"] = "status.accepted"
+    status_id: str
+    document_id: str
+    sender: str
+    recipients: list[str]
+    status_code: str
+    content_sha256: str
+    receipt_sha256: str
+    signed: bool
+    received_at: datetime

@@ -1,0 +1,1 @@
+"""The path of a message through the axis: validate, verify, countersign, publish."""

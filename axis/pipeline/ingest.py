@@ -1,0 +1,463 @@
+"""Ingest: from received bytes to an accepted, stored, receipted and published message.
+
+    limits -> parse (XSD + rules) -> the sender is the caller -> the recipients are known and
+    active -> verify the sender's signature against its REGISTERED certificates -> read every
+    field from the signed tree only -> store the original bytes -> sign a receipt ->
+    record and publish (the database transaction commits only once the bus holds the
+    `accepted` record) -> answer.
+
+Ids are derived from what identifies a message (sender + DocumentId for a document, sender +
+bytes for a status), so a client's retry after any failure lands on the same id and every
+effect downstream stays idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from axis.bus import Bus, BusError, Message
+from axis.bus.topics import DOCUMENTS
+from axis.edxml import (
+    DocumentEnvelope,
+    EnvelopeError,
+    EnvelopeLimits,
+    SignatureForm,
+    StatusCode,
+    StatusMessage,
+    envelope_from_tree,
+    parse_envelope,
+)
+from axis.events import Event, event_message, publish_event
+from axis.messages import DocumentAccepted, StatusAccepted
+from axis.pipeline.rejection import Rejection
+from axis.storage.blobs import BlobStore
+from axis.storage.models import (
+    Agency,
+    AgencyCertificate,
+    AgencyStatus,
+    Document,
+    DocumentRecipient,
+    Status,
+    utcnow,
+)
+from signing.certificates import RegisteredCertificate
+from signing.errors import SignatureError
+from signing.evidence import EvidenceKind, EvidenceRecord, sign_evidence
+from signing.identity import AxisIdentity
+from signing.xmldsig import VerifiedEnvelope, verify_envelope
+
+logger = logging.getLogger(__name__)
+
+ID_NAMESPACE = uuid.UUID("5b0f4c1e-3f6e-4d7a-9a52-2f1e0c9d7b11")
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """Everything ingest needs, built once when the service starts."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+    blobs: BlobStore
+    identity: AxisIdentity
+    limits: EnvelopeLimits
+    legacy_organ_codes: bool = True
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The answer to a sender: `new` is False when this repeats an earlier, identical send."""
+
+    id: str
+    kind: Literal["document", "status"]
+    recipients: list[str]
+    received_at: datetime
+    new: bool
+
+
+async def ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
+    """Accept a document sent by `agency_code`, or raise `Rejection` (and record why)."""
+    try:
+        return await _ingest_document(ingest, agency_code, body)
+    except Rejection as rejection:
+        await _record_rejection(ingest, "document.rejected", agency_code, body, rejection)
+        raise
+
+
+async def ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
+    """Accept a status message sent by `agency_code`, or raise `Rejection` (and record why)."""
+    try:
+        return await _ingest_status(ingest, agency_code, body)
+    except Rejection as rejection:
+        await _record_rejection(ingest, "status.rejected", agency_code, body, rejection)
+        raise
+
+
+async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
+    received_at = utcnow()
+    envelope = _parse(ingest, body)
+    if not isinstance(envelope, DocumentEnvelope):
+        raise Rejection(
+            422,
+            "not_a_document",
+            "Not a document",
+            "this is a status message: send it to /v1/statuses",
+        )
+    async with ingest.sessions() as session:
+        sender = await _sender(session, agency_code, envelope.sender_id)
+        await _check_recipients(session, envelope.recipient_ids)
+        certificates = await _certificates(session, agency_code)
+    verified = _verify(body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1)
+    signed = _signed_model(ingest, verified)
+    if not isinstance(signed, DocumentEnvelope):  # pragma: no cover - the signed tree is it
+        raise Rejection(422, "not_a_document", "Not a document", "the signed content changed")
+
+    document_id = str(uuid.uuid5(ID_NAMESPACE, f"document\n{agency_code}\n{signed.document_id}"))
+    digest = hashlib.sha256(body).hexdigest()
+    recipients = sorted(set(signed.recipient_ids))
+    repeat = await _repeated_document(ingest, document_id, digest)
+    if repeat is not None:
+        return repeat
+
+    await ingest.blobs.put(body)
+    receipt = sign_evidence(
+        EvidenceRecord.for_document(
+            body,
+            kind=EvidenceKind.RECEIPT,
+            document_id=document_id,
+            sender=agency_code,
+            recipients=recipients,
+            time=received_at,
+            verified=verified,
+        ),
+        ingest.identity.signer,
+    )
+    receipt_sha256 = await ingest.blobs.put(receipt)
+    business_doc_type = int(signed.business.doc_type) if signed.business else 0
+    document = Document(
+        id=document_id,
+        sender_code=agency_code,
+        edxml_document_id=signed.document_id,
+        content_sha256=digest,
+        size_bytes=len(body),
+        business_doc_type=business_doc_type,
+        certificate_fingerprint=verified.fingerprint,
+        receipt_sha256=receipt_sha256,
+        received_at=received_at,
+        recipients=[DocumentRecipient(agency_code=code) for code in recipients],
+    )
+    accepted = DocumentAccepted(
+        document_id=document_id,
+        edxml_document_id=signed.document_id,
+        sender=agency_code,
+        recipients=recipients,
+        business_doc_type=business_doc_type,
+        content_sha256=digest,
+        receipt_sha256=receipt_sha256,
+        received_at=received_at,
+    )
+    actor = f"agency:{agency_code}"
+    steps = [
+        Event(type="document.received", at=received_at, actor=actor, document_id=document_id,
+              agency_code=agency_code, data={"sha256": digest, "size": len(body)}),
+        Event(type="document.verified", actor=actor, document_id=document_id,
+              agency_code=agency_code,
+              data={"certificate": verified.fingerprint, "algorithm": verified.algorithm}),
+        Event(type="document.accepted", actor=actor, document_id=document_id,
+              agency_code=agency_code, data={"recipients": recipients}),
+    ]  # fmt: skip
+    try:
+        async with ingest.sessions.begin() as session:
+            session.add(document)
+            await session.flush()
+            await _publish(ingest.bus, document_id, accepted, steps)
+    except IntegrityError:
+        # A concurrent send of the same DocumentId committed first.
+        repeat = await _repeated_document(ingest, document_id, digest)
+        if repeat is None:  # pragma: no cover - the row that collided is there
+            raise
+        return repeat
+    return Accepted(document_id, "document", recipients, received_at, new=True)
+
+
+async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
+    received_at = utcnow()
+    envelope = _parse(ingest, body)
+    if not isinstance(envelope, StatusMessage):
+        raise Rejection(
+            422,
+            "not_a_status",
+            "Not a status message",
+            "this is a document: send it to /v1/documents",
+        )
+    async with ingest.sessions() as session:
+        sender = await _sender(session, agency_code, envelope.sender_id)
+        document = await _answered_document(session, envelope, agency_code)
+        certificates = await _certificates(session, agency_code)
+
+    verified: VerifiedEnvelope | None = None
+    if envelope.signature is SignatureForm.XMLDSIG or not sender.unsigned_statuses:
+        verified = _verify(body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1)
+        signed = _signed_model(ingest, verified)
+        if not isinstance(signed, StatusMessage):  # pragma: no cover - the signed tree is it
+            raise Rejection(422, "not_a_status", "Not a status", "the signed content changed")
+        envelope = signed
+
+    digest = hashlib.sha256(body).hexdigest()
+    status_id = str(uuid.uuid5(ID_NAMESPACE, f"status\n{agency_code}\n{digest}"))
+    answered = document.sender_code if agency_code != document.sender_code else None
+    recipients = [answered] if answered else sorted(r.agency_code for r in document.recipients)
+    async with ingest.sessions() as session:
+        existing = await session.get(Status, status_id)
+    if existing is not None:
+        return Accepted(status_id, "status", recipients, existing.received_at, new=False)
+
+    await ingest.blobs.put(body)
+    receipt = sign_evidence(
+        EvidenceRecord.for_document(
+            body,
+            kind=EvidenceKind.RECEIPT,
+            document_id=status_id,
+            sender=agency_code,
+            recipients=recipients,
+            time=received_at,
+            verified=verified,
+        ),
+        ingest.identity.signer,
+    )
+    receipt_sha256 = await ingest.blobs.put(receipt)
+    status = Status(
+        id=status_id,
+        document_id=document.id,
+        sender_code=agency_code,
+        status_code=envelope.status_code.value,
+        content_sha256=digest,
+        size_bytes=len(body),
+        certificate_fingerprint=verified.fingerprint if verified else None,
+        receipt_sha256=receipt_sha256,
+        received_at=received_at,
+    )
+    accepted = StatusAccepted(
+        status_id=status_id,
+        document_id=document.id,
+        sender=agency_code,
+        recipients=recipients,
+        status_code=envelope.status_code.value,
+        content_sha256=digest,
+        receipt_sha256=receipt_sha256,
+        signed=verified is not None,
+        received_at=received_at,
+    )
+    event = Event(
+        type="status.accepted",
+        at=received_at,
+        actor=f"agency:{agency_code}",
+        document_id=document.id,
+        agency_code=agency_code,
+        data={"status_id": status_id, "status_code": status.status_code,
+              "signed": verified is not None, "sha256": digest},
+    )  # fmt: skip
+    try:
+        async with ingest.sessions.begin() as session:
+            session.add(status)
+            await session.flush()
+            await _publish(ingest.bus, document.id, accepted, [event])
+    except IntegrityError:
+        async with ingest.sessions() as session:
+            existing = await session.get(Status, status_id)
+        if existing is None:  # pragma: no cover - the row that collided is there
+            raise
+        return Accepted(status_id, "status", recipients, existing.received_at, new=False)
+    return Accepted(status_id, "status", recipients, received_at, new=True)
+
+
+def _parse(ingest: Ingest, body: bytes) -> DocumentEnvelope | StatusMessage:
+    try:
+        return parse_envelope(body, ingest.limits, legacy_organ_codes=ingest.legacy_organ_codes)
+    except EnvelopeError as error:
+        raise Rejection.from_envelope_error(error) from error
+
+
+def _signed_model(ingest: Ingest, verified: VerifiedEnvelope) -> DocumentEnvelope | StatusMessage:
+    """The envelope read again from what the signature covers, and only from that."""
+    try:
+        return envelope_from_tree(
+            verified.signed_xml, ingest.limits, legacy_organ_codes=ingest.legacy_organ_codes
+        )
+    except EnvelopeError as error:
+        raise Rejection.from_envelope_error(error) from error
+
+
+async def _sender(session: AsyncSession, agency_code: str, claimed: str) -> Agency:
+    """The calling agency, which must be the envelope's sender and active."""
+    if claimed != agency_code:
+        raise Rejection(
+            403,
+            "sender_mismatch",
+            "Wrong sender",
+            f"the envelope is from {claimed}, but this token is for {agency_code}",
+            errors=[{"element": "From/OrganId", "message": f"must be {agency_code}"}],
+        )
+    agency = await session.get(Agency, agency_code)
+    if agency is None or agency.status is not AgencyStatus.ACTIVE:
+        raise Rejection(
+            403, "agency_suspended", "Agency suspended", f"{agency_code} may not send now"
+        )
+    return agency
+
+
+async def _check_recipients(session: AsyncSession, codes: Sequence[str]) -> None:
+    """Every recipient must be a registered, active agency; the faulty ones are named."""
+    found = {
+        agency.code: agency
+        for agency in await session.scalars(select(Agency).where(Agency.code.in_(set(codes))))
+    }
+    errors = [
+        {"element": "To/OrganId", "value": code, "message": "no agency is registered with it"}
+        for code in codes
+        if code not in found
+    ] + [
+        {"element": "To/OrganId", "value": code, "message": "the agency is suspended"}
+        for code in codes
+        if code in found and found[code].status is not AgencyStatus.ACTIVE
+    ]
+    if errors:
+        named = ", ".join(error["value"] for error in errors)
+        raise Rejection(
+            422, "unknown_recipient", "Recipient not reachable", f"cannot deliver to {named}",
+            errors=errors,
+        )  # fmt: skip
+
+
+async def _certificates(session: AsyncSession, agency_code: str) -> list[RegisteredCertificate]:
+    rows = await session.scalars(
+        select(AgencyCertificate).where(AgencyCertificate.agency_code == agency_code)
+    )
+    return [
+        RegisteredCertificate.from_pem(row.pem, not_before=row.not_before, not_after=row.not_after)
+        for row in rows
+    ]
+
+
+def _verify(
+    body: bytes,
+    certificates: list[RegisteredCertificate],
+    ingest: Ingest,
+    received_at: datetime,
+    *,
+    allow_sha1: bool,
+) -> VerifiedEnvelope:
+    if not certificates:
+        raise Rejection(
+            422,
+            "signature_certificate_not_registered",
+            "Signature refused",
+            "the sender has no registered signing certificate",
+        )
+    try:
+        return verify_envelope(
+            body,
+            certificates=certificates,
+            trust=ingest.identity.trust,
+            receipt_time=received_at,
+            allow_sha1=allow_sha1,
+        )
+    except SignatureError as error:
+        raise Rejection.from_signature_error(error) from error
+
+
+async def _answered_document(
+    session: AsyncSession, status: StatusMessage, agency_code: str
+) -> Document:
+    """The document a status answers, if `agency_code` may answer it.
+
+    Recipients send statuses about what they received; the sender itself sends only a
+    recall request (13). Anything else looks exactly like an unknown document.
+    """
+    query = (
+        select(Document)
+        .where(Document.edxml_document_id == status.response_for.document_id)
+        .options(selectinload(Document.recipients))
+    )
+    if status.response_for.organ_id:
+        query = query.where(Document.sender_code == status.response_for.organ_id)
+    for document in await session.scalars(query):
+        is_recipient = any(r.agency_code == agency_code for r in document.recipients)
+        is_sender_recall = (
+            document.sender_code == agency_code
+            and status.status_code is StatusCode.RECALL_REQUESTED
+        )
+        if is_recipient or is_sender_recall:
+            return document
+    raise Rejection(
+        404,
+        "document_not_found",
+        "No such document",
+        f"{agency_code} received no document {status.response_for.document_id!r}",
+        errors=[{"element": "ResponseFor/DocumentId", "message": "no such document"}],
+    )
+
+
+async def _repeated_document(ingest: Ingest, document_id: str, digest: str) -> Accepted | None:
+    """The first answer again for an identical repeat; 409 for other bytes under the id."""
+    async with ingest.sessions() as session:
+        existing = await session.get(
+            Document, document_id, options=[selectinload(Document.recipients)]
+        )
+    if existing is None:
+        return None
+    if existing.content_sha256 != digest:
+        raise Rejection(
+            409,
+            "document_id_conflict",
+            "DocumentId already used",
+            f"DocumentId {existing.edxml_document_id!r} was already sent with other content",
+            errors=[{"element": "DocumentId", "message": "already used for other content"}],
+        )
+    recipients = [r.agency_code for r in existing.recipients]
+    return Accepted(existing.id, "document", recipients, existing.received_at, new=False)
+
+
+async def _publish(
+    bus: Bus, key: str, accepted: DocumentAccepted | StatusAccepted, events: Sequence[Event]
+) -> None:
+    """The `accepted` record (keyed by document) and its audit events, durable in one batch."""
+    record = Message(
+        DOCUMENTS,
+        accepted.model_dump_json().encode(),
+        key.encode(),
+        (("type", accepted.type.encode()),),
+    )
+    await bus.publish_many([record, *(event_message(event) for event in events)])
+
+
+async def _record_rejection(
+    ingest: Ingest, event_type: str, agency_code: str, body: bytes, rejection: Rejection
+) -> None:
+    """Every rejection is an audit event; failing to record it must not hide the 4xx."""
+    event = Event(
+        type=event_type,
+        actor=f"agency:{agency_code}",
+        agency_code=agency_code,
+        data={
+            "code": rejection.code,
+            "status": rejection.status,
+            "detail": rejection.detail[:500],
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "size": len(body),
+        },
+    )
+    try:
+        await publish_event(ingest.bus, event)
+    except BusError:
+        logger.exception("could not record a %s event", event_type)
