@@ -26,7 +26,8 @@ from axis.storage.models import (
     utcnow,
 )
 from signing.certificates import RegisteredCertificate
-from signing.keys import KeyLoadError, certificate_pem
+from signing.errors import SignatureError
+from signing.keys import certificate_pem
 
 
 class RegistryError(Exception):
@@ -229,7 +230,7 @@ async def add_certificate(
         registered = RegisteredCertificate.from_pem(
             record.pem, not_before=record.not_before, not_after=record.not_after
         )
-    except (ValueError, KeyLoadError) as exc:
+    except (ValueError, SignatureError) as exc:
         raise RegistryError(f"not a PEM certificate: {exc}") from exc
     if not registered.digital_signature:
         raise RegistryError("the certificate does not allow digitalSignature")
