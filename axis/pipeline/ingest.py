@@ -113,21 +113,20 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
             "Not a document",
             "this is a status message: send it to /v1/statuses",
         )
+    document_id = str(uuid.uuid5(ID_NAMESPACE, f"document\n{agency_code}\n{envelope.document_id}"))
+    digest = hashlib.sha256(body).hexdigest()
     async with ingest.sessions() as session:
         sender = await _sender(session, agency_code, envelope.sender_id)
         await _check_recipients(session, envelope.recipient_ids)
+        repeat = await _repeated_document(session, document_id, digest)
+        if repeat is not None:
+            return repeat  # the very bytes this axis verified and accepted before
         certificates = await _certificates(session, agency_code)
     verified = _verify(body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1)
     signed = _signed_model(ingest, verified)
-    if not isinstance(signed, DocumentEnvelope):  # pragma: no cover - the signed tree is it
-        raise Rejection(422, "not_a_document", "Not a document", "the signed content changed")
-
-    document_id = str(uuid.uuid5(ID_NAMESPACE, f"document\n{agency_code}\n{signed.document_id}"))
-    digest = hashlib.sha256(body).hexdigest()
+    if not isinstance(signed, DocumentEnvelope) or signed.document_id != envelope.document_id:
+        raise Rejection(422, "not_a_document", "Not a document", "the signed content differs")
     recipients = sorted(set(signed.recipient_ids))
-    repeat = await _repeated_document(ingest, document_id, digest)
-    if repeat is not None:
-        return repeat
 
     await ingest.blobs.put(body)
     receipt = sign_evidence(
@@ -183,7 +182,8 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
             await _publish(ingest.bus, document_id, accepted, steps)
     except IntegrityError:
         # A concurrent send of the same DocumentId committed first.
-        repeat = await _repeated_document(ingest, document_id, digest)
+        async with ingest.sessions() as session:
+            repeat = await _repeated_document(session, document_id, digest)
         if repeat is None:  # pragma: no cover - the row that collided is there
             raise
         return repeat
@@ -408,12 +408,11 @@ async def _answered_document(
     )
 
 
-async def _repeated_document(ingest: Ingest, document_id: str, digest: str) -> Accepted | None:
+async def _repeated_document(
+    session: AsyncSession, document_id: str, digest: str
+) -> Accepted | None:
     """The first answer again for an identical repeat; 409 for other bytes under the id."""
-    async with ingest.sessions() as session:
-        existing = await session.get(
-            Document, document_id, options=[selectinload(Document.recipients)]
-        )
+    existing = await session.get(Document, document_id, options=[selectinload(Document.recipients)])
     if existing is None:
         return None
     if existing.content_sha256 != digest:
