@@ -77,6 +77,12 @@ def _create_engine(
     path = _sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if path is not None:
+        # SQLite has one writer at a time. One pooled connection makes every other request
+        # wait in the pool's queue, in order, instead of in SQLite's busy handler, which
+        # sleeps in growing steps (up to 100 ms) and so turns contention into long tails.
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
     engine = create_async_engine(url, echo=echo, **kwargs)
     on_disk = path is not None
     foreign_keys = "ON" if sqlite_foreign_keys else "OFF"

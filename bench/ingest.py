@@ -1,0 +1,212 @@
+"""Accepted documents per second through the real API process, on each bus engine.
+
+    python bench/ingest.py [--documents 600] [--concurrency 1,8,32,64] [--size 20000]
+                           [--engines embedded,kafka] [--kafka HOST:PORT]
+
+For each engine an `axis serve` process is started on its defaults (SQLite) with that bus;
+two agencies are registered with development certificates; 20 KB envelopes are signed
+beforehand (signing is the agency's cost, not the axis's) and sent by `--concurrency`
+concurrent clients, each document once. Printed per engine and concurrency: accepted
+documents per second, latency p50/p95, and the API process's CPU seconds per accepted
+document (from /proc, so the load generator's own CPU is not counted). Without `--kafka` a
+local broker is started with deploy/kafka/launcher.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bus_publish import load_launcher  # noqa: E402
+from envelopes import document  # noqa: E402
+
+from axis.config import Settings  # noqa: E402
+from axis.credentials import create_token  # noqa: E402
+from axis.registry import (  # noqa: E402
+    AgencyRecord,
+    CertificateRecord,
+    add_certificate,
+    save_agencies,
+)
+from axis.storage.database import create_engine, create_session_factory, migrate  # noqa: E402
+from axis.storage.models import AgencyLevel, Role  # noqa: E402
+from signing.devkeys import load_or_create_dev_keys  # noqa: E402
+from signing.keys import certificate_pem  # noqa: E402
+from signing.xmldsig import sign_envelope  # noqa: E402
+
+SENDER = "000.00.00.G22"
+RECIPIENT = "000.00.00.H26"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def prepare(settings: Settings) -> str:
+    """Register the two agencies and their certificates; return the sender's token."""
+    keys = load_or_create_dev_keys(settings.dev_key_dir, [SENDER, RECIPIENT])
+    await migrate(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url)
+    async with create_session_factory(engine).begin() as session:
+        await save_agencies(
+            session,
+            [
+                AgencyRecord(code=code, name=code, level=AgencyLevel.PROVINCE)
+                for code in (SENDER, RECIPIENT)
+            ],
+        )
+        for code in (SENDER, RECIPIENT):
+            pem = certificate_pem(keys.agencies[code].certificate).decode()
+            await add_certificate(session, code, CertificateRecord(pem=pem))
+        _, token = await create_token(session, Role.AGENCY, SENDER)
+    await engine.dispose()
+    return token
+
+
+def envelopes(settings: Settings, count: int, size: int, tag: str) -> list[bytes]:
+    """`count` signed envelopes of about `size` bytes, each with its own DocumentId."""
+    key = load_or_create_dev_keys(settings.dev_key_dir, [SENDER]).agencies[SENDER]
+    base = len(document(SENDER, [RECIPIENT], "x"))
+    padding = "Nội dung văn bản. " * max(0, (size - base) // 22)
+    return [
+        sign_envelope(document(SENDER, [RECIPIENT], f"{tag},{n}", subject=padding), key)
+        for n in range(count)
+    ]
+
+
+async def send_all(
+    base_url: str, token: str, bodies: list[bytes], concurrency: int
+) -> tuple[float, list[float]]:
+    queue = list(reversed(bodies))
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                started = time.perf_counter()
+                response = await client.post("/v1/documents", content=body, headers=headers)
+                if response.status_code != 202:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+
+
+def start_server(env: dict[str, str], base_url: str) -> subprocess.Popen[bytes]:
+    """`axis serve` in its own process, once its /readyz answers 200."""
+    process = subprocess.Popen([sys.executable, "-m", "axis.cli", "serve"], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("axis serve exited before it was ready")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("axis serve was not ready within 60 s")
+
+
+async def bench_engine(engine: str, args: argparse.Namespace, bootstrap: str) -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        port = free_port()
+        env = {
+            **os.environ,
+            "AXIS_DATA_DIR": data_dir,
+            "AXIS_BUS": engine,
+            "AXIS_KAFKA_BOOTSTRAP": bootstrap,
+            "AXIS_TOPIC_NAMESPACE": f"bench{port}",
+            "AXIS_PORT": str(port),
+            "AXIS_LOG_LEVEL": "warning",
+            "AXIS_AGENCY_RATE_PER_SECOND": "1000000",
+            "AXIS_AGENCY_RATE_BURST": "1000000",
+        }
+        settings = Settings(data_dir=Path(data_dir))
+        token = await prepare(settings)
+        base_url = f"http://127.0.0.1:{port}"
+        process = start_server(env, base_url)
+        try:
+            warm = envelopes(settings, 20, args.size, "warm")
+            await send_all(base_url, token, warm, 4)
+            for concurrency in args.concurrency:
+                bodies = envelopes(settings, args.documents, args.size, f"c{concurrency}")
+                cpu_before = cpu_seconds(process.pid)
+                wall, latencies = await send_all(base_url, token, bodies, concurrency)
+                cpu = cpu_seconds(process.pid) - cpu_before
+                quantiles = statistics.quantiles(latencies, n=20)
+                print(
+                    f"{engine:<9} {concurrency:>7} {len(bodies) / wall:>10.1f} "
+                    f"{quantiles[9] * 1000:>9.1f} {quantiles[18] * 1000:>9.1f} "
+                    f"{cpu / len(bodies) * 1000:>14.2f}",
+                    flush=True,
+                )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    size = len(envelopes(Settings(data_dir=Path(tempfile.mkdtemp())), 1, args.size, "size")[0])
+    print(
+        f"{args.documents} signed envelopes of {size} bytes per step, SQLite, one API process "
+        f"(the load generator shares the machine's {os.cpu_count()} cores)"
+    )
+    print(f"{'engine':<9} {'clients':>7} {'docs/s':>10} {'p50 ms':>9} {'p95 ms':>9} "
+          f"{'API CPU ms/doc':>14}")  # fmt: skip
+    node = None
+    bootstrap = args.kafka or ""
+    if "kafka" in args.engines and not args.kafka:
+        run_dir = tempfile.mkdtemp()
+        node = load_launcher().KafkaNode(run_dir, die_with_parent=True)
+        bootstrap = node.start()
+    try:
+        for engine in args.engines:
+            await bench_engine(engine, args, bootstrap)
+    finally:
+        if node is not None:
+            node.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=600)
+    parser.add_argument("--size", type=int, default=20_000)
+    parser.add_argument(
+        "--concurrency", type=lambda s: [int(n) for n in s.split(",")], default=[1, 8, 32, 64]
+    )
+    parser.add_argument("--engines", type=lambda s: s.split(","), default=["embedded", "kafka"])
+    parser.add_argument("--kafka", help="bootstrap of a running broker (default: start one)")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
