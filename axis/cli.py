@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axis.app import create_app
 from axis.config import Settings
 from axis.credentials import CredentialError, create_token, list_tokens, revoke_token
-from axis.registry import RegistryError, directory, read_agency_file, save_agencies
+from axis.registry import (
+    CertificateRecord,
+    RegistryError,
+    add_certificate,
+    directory,
+    read_agency_file,
+    save_agencies,
+)
 from axis.storage.database import create_engine, create_session_factory
 from axis.storage.database import migrate as migrate_database
 from axis.storage.models import Role
@@ -130,6 +137,19 @@ def agencies_import(path: Path) -> None:
     except (RegistryError, OSError) as exc:
         _fail(str(exc))
     typer.echo(f"{counts['created']} created, {counts['updated']} updated")
+
+
+@agencies.command("certificate")
+def agencies_certificate(code: str, pem_file: Path) -> None:
+    """Register a signing certificate (PEM file) for agency CODE."""
+    try:
+        record = CertificateRecord(pem=pem_file.read_text())
+        certificate = asyncio.run(
+            _in_session(lambda session: add_certificate(session, code, record))
+        )
+    except (RegistryError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"registered {certificate.fingerprint_sha256} for {code}")
 
 
 @agencies.command("list")

@@ -81,7 +81,20 @@ Delivery = Annotated[PushDelivery | PullDelivery | FileDropDelivery, Field(discr
 class AgencyRecord(BaseModel):
     """An agency as an operator registers or imports it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "000.00.05.H26",
+                    "name": "UBND Quận Hoàn Kiếm",
+                    "parent_code": "000.00.00.H26",
+                    "level": "district",
+                    "delivery": {"kind": "push", "url": "https://dms.hoankiem.example/edoc"},
+                }
+            ]
+        },
+    )
 
     code: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.]+$")
     name: str = Field(min_length=1, max_length=512)

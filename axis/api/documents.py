@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 from starlette.datastructures import UploadFile
@@ -44,6 +44,19 @@ XML_BODY = {
 
 class AcceptedAnswer(BaseModel):
     """What a sender gets back: 202 for a new message, 200 for a repeat of one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "document_id": "0b6f3c57-2f7e-5d3e-9a51-6d2f0c1e9b44",
+                    "recipients": ["000.00.00.H26"],
+                    "received_at": "2026-11-22T04:12:40.063753Z",
+                    "receipt_url": "https://axis.example/v1/documents/0b6f3c57-2f7e-5d3e-9a51-6d2f0c1e9b44/receipt",
+                }
+            ]
+        }
+    )
 
     document_id: str
     recipients: list[str]

@@ -10,6 +10,8 @@ import pytest
 
 from axis.registry import PullDelivery, PushDelivery, RegistryError, read_agency_file
 from axis.storage.models import AgencyLevel
+from signing.devca import create_dev_ca, issue_agency_certificate
+from signing.keys import certificate_pem
 
 CSV = """code,name,parent_code,level,delivery
 000.00.00.H26,UBND Thành phố Hà Nội,,province,"{""kind"": ""push"", ""url"": ""https://dms.example/in""}"
@@ -53,6 +55,15 @@ def test_cli_imports_and_lists(tmp_path: Path) -> None:
     assert imported.stdout.strip() == "2 created, 0 updated"
     listing = axis("agencies", "list").stdout.splitlines()
     assert [line.split()[0] for line in listing] == ["000.00.00.H26", "000.00.05.H26"]
+    ca = create_dev_ca()
+    pem = tmp_path / "hanoi.pem"
+    pem.write_bytes(certificate_pem(issue_agency_certificate(ca, "000.00.00.H26").certificate))
+    registered = axis("agencies", "certificate", "000.00.00.H26", str(pem))
+    assert registered.returncode == 0, registered.stderr
+    assert registered.stdout.startswith("registered ")
+    wrong = axis("agencies", "certificate", "000.00.00.Z99", str(pem))
+    assert wrong.returncode == 2
+    assert "000.00.00.Z99" in wrong.stderr
     missing = axis("agencies", "import", str(tmp_path / "nothing.csv"))
     assert missing.returncode == 2
     assert "nothing.csv" in missing.stderr
