@@ -25,7 +25,7 @@ from axis.storage.models import (
     AgencyStatus,
     utcnow,
 )
-from signing.certificates import RegisteredCertificate
+from signing.certificates import RegisteredCertificate, check_public_key
 from signing.errors import SignatureError
 from signing.keys import certificate_pem
 
@@ -247,6 +247,10 @@ async def add_certificate(
         raise RegistryError(f"not a PEM certificate: {exc}") from exc
     if not registered.digital_signature:
         raise RegistryError("the certificate does not allow digitalSignature")
+    try:
+        check_public_key(registered.certificate)
+    except SignatureError as exc:
+        raise RegistryError(exc.message) from exc
     if registered.not_before >= registered.not_after:
         raise RegistryError("the registration window is empty")
     existing = await session.get(AgencyCertificate, registered.fingerprint)

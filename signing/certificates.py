@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
@@ -165,6 +166,24 @@ def check_key_usage(certificate: x509.Certificate) -> None:
             f"certificate {certificate.subject.rfc4514_string()} does not allow "
             "digitalSignature (KeyUsage missing or without it)",
         )
+
+
+STRONG_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+
+
+def check_public_key(certificate: x509.Certificate) -> None:
+    """Refuse keys too weak to trust for official documents: RSA under 2048 bits, EC curves
+    other than P-256/P-384/P-521, and any other key type."""
+    key = certificate.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise SignatureError(
+                ErrorCode.UNSUPPORTED_KEY, f"RSA key of {key.key_size} bits (2048 at least)"
+            )
+        return
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, STRONG_CURVES):
+        return
+    raise SignatureError(ErrorCode.UNSUPPORTED_KEY, f"unsupported key {type(key).__name__}")
 
 
 def _has_policy_builder() -> bool:
@@ -339,10 +358,12 @@ def check_certificate(
     extra: Sequence[x509.Certificate] = (),
 ) -> tuple[x509.Certificate, ...]:
     """Everything a registered certificate must satisfy at `moment` besides the signature:
-    registration window, digitalSignature, chain to a trust root. Returns the chain."""
+    registration window, digitalSignature, a strong key, chain to a trust root.
+    Returns the chain."""
     at = as_utc(moment)
     if not registered.valid_at(at):
         raise not_valid_reason([registered], at)
     if not registered.digital_signature:
         check_key_usage(registered.certificate)
+    check_public_key(registered.certificate)
     return trust.verify_chain(registered.certificate, at, extra, fingerprint=registered.fingerprint)

@@ -36,7 +36,7 @@ def parser() -> Any:
             dtd_validation=False,
             huge_tree=True,
             remove_blank_text=False,
-            collect_ids=False,
+            collect_ids=True,  # False makes libxml2 read an external DTD despite load_dtd
         )
         _local.parser = current
     return current

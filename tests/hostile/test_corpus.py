@@ -61,29 +61,13 @@ ED = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 NS = {"ed": ED, "ds": DS}
 
-KNOWN_BUGS: dict[str, str] = {
-    "weak_rsa_1024_key": (
-        "signing.xmldsig.verify_envelope accepts an RSA-SHA256 signature by a registered "
-        "certificate with a 1024-bit RSA key; the axis itself refuses to sign below 2048 bits "
-        "(signing.dsig.default_method) but verification checks no key size"
-    ),
-}
-"""Corpus cases the code under test gets wrong today (file stem -> why): marked
-xfail(strict=True) so the suite stays green, the bug stays visible, and the mark must go
-once it is fixed."""
-
 
 def _marked(case: dict[str, Any]) -> Any:
-    stem = Path(case["file"]).stem
-    marks = []
-    if stem in KNOWN_BUGS:
-        marks.append(pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_BUGS[stem]))
-    return pytest.param(case, id=stem, marks=marks)
+    return pytest.param(case, id=Path(case["file"]).stem)
 
 
 def cases(*, where: str) -> list[Any]:
-    """The manifest entries that set `where`, as test parameters named by file stem (known
-    bugs are marked only in the stage test: the other checks hold for them)."""
+    """The manifest entries that set `where`, as test parameters named by file stem."""
     return [pytest.param(c, id=Path(c["file"]).stem) for c in CASES if c.get(where)]
 
 
@@ -326,7 +310,6 @@ def test_manifest_and_files_match() -> None:
         assert case.get("verify_code") in {None, *signature_codes}, case["file"]
     stages = {c["stage"] for c in CASES}
     assert stages == {"parse", "verify", "accept"}
-    assert set(KNOWN_BUGS) <= {Path(c["file"]).stem for c in CASES}
 
 
 _SIGNATURE_VALUE = re.compile(rb"(<ds:SignatureValue>)[^<]*(</ds:SignatureValue>)")
@@ -465,14 +448,6 @@ def test_parse_never_opens_a_file_named_in_a_doctype(fifo: Path) -> None:
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="signing.xmlparse.parser() sets collect_ids=False, which makes libxml2 load the "
-    "external DTD subset despite load_dtd=False: verify_envelope opens and parses a local file "
-    'named by <!DOCTYPE x SYSTEM "file:///...">, before refusing the DTD (its message then '
-    "tells existing files from missing ones)",
-)
 def test_verify_never_opens_a_file_named_in_a_doctype(
     fifo: Path, keys: dict[str, CertifiedKey], trust: TrustStore
 ) -> None:
