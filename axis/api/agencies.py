@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from axis.api.auth import current_principal, require
-from axis.api.problems import Problem
 from axis.credentials import Principal
+from axis.problem import Problem
 from axis.registry import (
     AgencyNotFound,
     AgencyRecord,

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
-from axis.api.problems import Problem
 from axis.credentials import Principal, authenticate
+from axis.problem import Problem
 from axis.storage.models import Role
 
 UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="edoc-axis"'}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -16,9 +17,9 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from axis.api.auth import current_principal, require
-from axis.api.problems import Problem
 from axis.credentials import Principal
 from axis.pipeline.ingest import Accepted, Ingest, ingest_document, ingest_status
+from axis.problem import Problem
 from axis.rate_limit import RateLimiter
 from axis.storage.models import Document, DocumentRecipient, Role, Status
 
@@ -147,7 +148,16 @@ def _rate_limit(request: Request, principal: Principal) -> None:
         )
 
 
-def _answer(request: Request, accepted: Accepted) -> JSONResponse:
+async def _send(
+    request: Request,
+    principal: Principal,
+    ingest_message: Callable[[Ingest, str, bytes], Awaitable[Accepted]],
+) -> JSONResponse:
+    """Rate limit, read the envelope, run it through the pipeline, answer 202 or 200."""
+    _rate_limit(request, principal)
+    body = await _envelope_bytes(request)
+    assert principal.agency_code is not None
+    accepted = await ingest_message(request.app.state.ingest, principal.agency_code, body)
     receipt_url = str(request.url_for("read_receipt", document_id=accepted.id))
     answer = AcceptedAnswer(
         document_id=accepted.id,
@@ -167,11 +177,7 @@ def _answer(request: Request, accepted: Accepted) -> JSONResponse:
 )
 async def send_document(request: Request, principal: Agency) -> JSONResponse:
     """Send a signed edXML document, as `application/xml` or a multipart file upload."""
-    _rate_limit(request, principal)
-    body = await _envelope_bytes(request)
-    assert principal.agency_code is not None
-    ingest: Ingest = request.app.state.ingest
-    return _answer(request, await ingest_document(ingest, principal.agency_code, body))
+    return await _send(request, principal, ingest_document)
 
 
 @router.post(
@@ -183,11 +189,7 @@ async def send_document(request: Request, principal: Agency) -> JSONResponse:
 )
 async def send_status(request: Request, principal: Agency) -> JSONResponse:
     """Send an edXML status message (01..16) about a document this agency received."""
-    _rate_limit(request, principal)
-    body = await _envelope_bytes(request)
-    assert principal.agency_code is not None
-    ingest: Ingest = request.app.state.ingest
-    return _answer(request, await ingest_status(ingest, principal.agency_code, body))
+    return await _send(request, principal, ingest_status)
 
 
 def _visible_to(principal: Principal) -> Any:

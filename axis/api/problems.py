@@ -1,14 +1,11 @@
 """Every 4xx answer is an RFC 9457 problem (`application/problem+json`) naming what was wrong.
 
-Routers raise `Problem` and the pipeline raises `Rejection`; routing errors (404, 405),
+Routers and the pipeline raise `axis.problem.Problem`; routing errors (404, 405),
 request validation errors and an unavailable bus (503) are turned into problems here too,
 so no client ever has to parse two error formats.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,46 +13,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from axis.bus import BusError
-from axis.pipeline.rejection import Rejection
+from axis.problem import Problem
 
 MEDIA_TYPE = "application/problem+json"
-TYPE_PREFIX = "urn:edoc-axis:problem:"
-
-
-class Problem(Exception):
-    """An answer that is not a success: HTTP status, a stable code, and what was wrong.
-
-    `errors` lists the individual faults (`{"element": ..., "line": ..., "message": ...}`).
-    """
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        title: str,
-        detail: str,
-        *,
-        errors: Sequence[Mapping[str, Any]] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.title = title
-        self.detail = detail
-        self.errors = list(errors)
-        self.headers = dict(headers or {})
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": TYPE_PREFIX + self.code,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        return body
 
 
 def problem_response(problem: Problem) -> JSONResponse:
@@ -100,11 +60,6 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
-async def _on_rejection(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, Rejection)
-    return problem_response(Problem(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors))
-
-
 async def _on_bus_error(request: Request, exc: Exception) -> JSONResponse:
     """Nothing was accepted; the client may send the same bytes again safely."""
     return problem_response(
@@ -121,7 +76,6 @@ async def _on_bus_error(request: Request, exc: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error answer of `app` a problem document."""
     app.add_exception_handler(Problem, _on_problem)
-    app.add_exception_handler(Rejection, _on_rejection)
     app.add_exception_handler(BusError, _on_bus_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

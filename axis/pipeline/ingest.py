@@ -40,7 +40,8 @@ from axis.edxml import (
 )
 from axis.events import Event, event_message, publish_event
 from axis.messages import DocumentAccepted, StatusAccepted
-from axis.pipeline.rejection import Rejection
+from axis.pipeline.rejection import envelope_problem, signature_problem
+from axis.problem import Problem
 from axis.storage.blobs import BlobStore
 from axis.storage.models import (
     Agency,
@@ -86,19 +87,19 @@ class Accepted:
 
 
 async def ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
-    """Accept a document sent by `agency_code`, or raise `Rejection` (and record why)."""
+    """Accept a document sent by `agency_code`, or raise `Problem` (and record why)."""
     try:
         return await _ingest_document(ingest, agency_code, body)
-    except Rejection as rejection:
+    except Problem as rejection:
         await _record_rejection(ingest, "document.rejected", agency_code, body, rejection)
         raise
 
 
 async def ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
-    """Accept a status message sent by `agency_code`, or raise `Rejection` (and record why)."""
+    """Accept a status message sent by `agency_code`, or raise `Problem` (and record why)."""
     try:
         return await _ingest_status(ingest, agency_code, body)
-    except Rejection as rejection:
+    except Problem as rejection:
         await _record_rejection(ingest, "status.rejected", agency_code, body, rejection)
         raise
 
@@ -107,7 +108,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
     received_at = utcnow()
     envelope = _parse(ingest, body)
     if not isinstance(envelope, DocumentEnvelope):
-        raise Rejection(
+        raise Problem(
             422,
             "not_a_document",
             "Not a document",
@@ -126,7 +127,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
     verified = _verify(body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1)
     signed = _signed_model(ingest, verified)
     if not isinstance(signed, DocumentEnvelope):  # pragma: no cover - the signed tree is it
-        raise Rejection(422, "not_a_document", "Not a document", "the signed content changed")
+        raise Problem(422, "not_a_document", "Not a document", "the signed content changed")
     _check_claim(agency_code, signed.sender_id)
     document_id = _document_uuid(agency_code, signed.document_id)
     recipients = sorted(set(signed.recipient_ids))
@@ -139,20 +140,9 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         if repeat is not None:
             return repeat
 
-    await ingest.blobs.put(body)
-    receipt = sign_evidence(
-        EvidenceRecord.for_document(
-            body,
-            kind=EvidenceKind.RECEIPT,
-            document_id=document_id,
-            sender=agency_code,
-            recipients=recipients,
-            time=received_at,
-            verified=verified,
-        ),
-        ingest.identity.signer,
+    receipt_sha256 = await _store_with_receipt(
+        ingest, body, document_id, agency_code, recipients, received_at, verified
     )
-    receipt_sha256 = await ingest.blobs.put(receipt)
     business_doc_type = int(signed.business.doc_type) if signed.business else 0
     document = Document(
         id=document_id,
@@ -205,7 +195,7 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
     received_at = utcnow()
     envelope = _parse(ingest, body)
     if not isinstance(envelope, StatusMessage):
-        raise Rejection(
+        raise Problem(
             422,
             "not_a_status",
             "Not a status message",
@@ -220,7 +210,7 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
         verified = _verify(body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1)
         signed = _signed_model(ingest, verified)
         if not isinstance(signed, StatusMessage):  # pragma: no cover - the signed tree is it
-            raise Rejection(422, "not_a_status", "Not a status", "the signed content changed")
+            raise Problem(422, "not_a_status", "Not a status", "the signed content changed")
         _check_claim(agency_code, signed.sender_id)
         envelope = signed
     async with ingest.sessions() as session:
@@ -235,20 +225,9 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
     if existing is not None:
         return Accepted(status_id, "status", recipients, existing.received_at, new=False)
 
-    await ingest.blobs.put(body)
-    receipt = sign_evidence(
-        EvidenceRecord.for_document(
-            body,
-            kind=EvidenceKind.RECEIPT,
-            document_id=status_id,
-            sender=agency_code,
-            recipients=recipients,
-            time=received_at,
-            verified=verified,
-        ),
-        ingest.identity.signer,
+    receipt_sha256 = await _store_with_receipt(
+        ingest, body, status_id, agency_code, recipients, received_at, verified
     )
-    receipt_sha256 = await ingest.blobs.put(receipt)
     status = Status(
         id=status_id,
         document_id=document.id,
@@ -294,6 +273,29 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
     return Accepted(status_id, "status", recipients, received_at, new=True)
 
 
+async def _store_with_receipt(
+    ingest: Ingest,
+    body: bytes,
+    record_id: str,
+    sender: str,
+    recipients: list[str],
+    received_at: datetime,
+    verified: VerifiedEnvelope | None,
+) -> str:
+    """Store the original bytes and the axis's signed receipt over them; the receipt's key."""
+    await ingest.blobs.put(body)
+    record = EvidenceRecord.for_document(
+        body,
+        kind=EvidenceKind.RECEIPT,
+        document_id=record_id,
+        sender=sender,
+        recipients=recipients,
+        time=received_at,
+        verified=verified,
+    )
+    return await ingest.blobs.put(sign_evidence(record, ingest.identity.signer))
+
+
 def _document_uuid(agency_code: str, edxml_document_id: str) -> str:
     """The same sender and DocumentId always give the same id, across retries and crashes."""
     return str(uuid.uuid5(ID_NAMESPACE, f"document\n{agency_code}\n{edxml_document_id}"))
@@ -303,7 +305,7 @@ def _parse(ingest: Ingest, body: bytes) -> DocumentEnvelope | StatusMessage:
     try:
         return parse_envelope(body, ingest.limits, legacy_organ_codes=ingest.legacy_organ_codes)
     except EnvelopeError as error:
-        raise Rejection.from_envelope_error(error) from error
+        raise envelope_problem(error) from error
 
 
 def _signed_model(ingest: Ingest, verified: VerifiedEnvelope) -> DocumentEnvelope | StatusMessage:
@@ -313,13 +315,13 @@ def _signed_model(ingest: Ingest, verified: VerifiedEnvelope) -> DocumentEnvelop
             verified.signed_xml, ingest.limits, legacy_organ_codes=ingest.legacy_organ_codes
         )
     except EnvelopeError as error:
-        raise Rejection.from_envelope_error(error) from error
+        raise envelope_problem(error) from error
 
 
 def _check_claim(agency_code: str, claimed: str) -> None:
     """An agency sends only as itself."""
     if claimed != agency_code:
-        raise Rejection(
+        raise Problem(
             403,
             "sender_mismatch",
             "Wrong sender",
@@ -333,7 +335,7 @@ async def _sender(session: AsyncSession, agency_code: str, claimed: str) -> Agen
     _check_claim(agency_code, claimed)
     agency = await session.get(Agency, agency_code)
     if agency is None or agency.status is not AgencyStatus.ACTIVE:
-        raise Rejection(
+        raise Problem(
             403, "agency_suspended", "Agency suspended", f"{agency_code} may not send now"
         )
     return agency
@@ -356,7 +358,7 @@ async def _check_recipients(session: AsyncSession, codes: Sequence[str]) -> None
     ]
     if errors:
         named = ", ".join(error["value"] for error in errors)
-        raise Rejection(
+        raise Problem(
             422, "unknown_recipient", "Recipient not reachable", f"cannot deliver to {named}",
             errors=errors,
         )  # fmt: skip
@@ -381,7 +383,7 @@ def _verify(
     allow_sha1: bool,
 ) -> VerifiedEnvelope:
     if not certificates:
-        raise Rejection(
+        raise Problem(
             422,
             "signature_certificate_not_registered",
             "Signature refused",
@@ -396,7 +398,7 @@ def _verify(
             allow_sha1=allow_sha1,
         )
     except SignatureError as error:
-        raise Rejection.from_signature_error(error) from error
+        raise signature_problem(error) from error
 
 
 async def _answered_document(
@@ -422,7 +424,7 @@ async def _answered_document(
         )
         if is_recipient or is_sender_recall:
             return document
-    raise Rejection(
+    raise Problem(
         404,
         "document_not_found",
         "No such document",
@@ -439,7 +441,7 @@ async def _repeated_document(
     if existing is None:
         return None
     if existing.content_sha256 != digest:
-        raise Rejection(
+        raise Problem(
             409,
             "document_id_conflict",
             "DocumentId already used",
@@ -464,7 +466,7 @@ async def _publish(
 
 
 async def _record_rejection(
-    ingest: Ingest, event_type: str, agency_code: str, body: bytes, rejection: Rejection
+    ingest: Ingest, event_type: str, agency_code: str, body: bytes, rejection: Problem
 ) -> None:
     """Every rejection is an audit event; failing to record it must not hide the 4xx."""
     event = Event(
