@@ -202,33 +202,40 @@ def _visible_to(principal: Principal) -> Any:
     return or_(Document.sender_code == principal.agency_code, Document.id.in_(received))
 
 
-async def _view(request: Request, document: Document) -> DocumentView:
+async def _views(request: Request, documents: list[Document]) -> list[DocumentView]:
+    """The documents with the statuses received about them (one query for all of them)."""
+    statuses: dict[str, list[StatusView]] = {document.id: [] for document in documents}
     async with request.app.state.sessions() as session:
-        statuses = await session.scalars(
-            select(Status).where(Status.document_id == document.id).order_by(Status.received_at)
+        rows = await session.scalars(
+            select(Status)
+            .where(Status.document_id.in_(list(statuses)))
+            .order_by(Status.received_at)
         )
-        status_views = [
-            StatusView(
-                status_id=status.id,
-                sender=status.sender_code,
-                status_code=status.status_code,
-                signed=status.certificate_fingerprint is not None,
-                received_at=status.received_at,
+        for status in rows:
+            statuses[status.document_id].append(
+                StatusView(
+                    status_id=status.id,
+                    sender=status.sender_code,
+                    status_code=status.status_code,
+                    signed=status.certificate_fingerprint is not None,
+                    received_at=status.received_at,
+                )
             )
-            for status in statuses
-        ]
-    return DocumentView(
-        document_id=document.id,
-        edxml_document_id=document.edxml_document_id,
-        sender=document.sender_code,
-        recipients=[RecipientView(agency_code=r.agency_code) for r in document.recipients],
-        business_doc_type=document.business_doc_type,
-        content_sha256=document.content_sha256,
-        size_bytes=document.size_bytes,
-        received_at=document.received_at,
-        receipt_url=str(request.url_for("read_receipt", document_id=document.id)),
-        statuses=status_views,
-    )
+    return [
+        DocumentView(
+            document_id=document.id,
+            edxml_document_id=document.edxml_document_id,
+            sender=document.sender_code,
+            recipients=[RecipientView(agency_code=r.agency_code) for r in document.recipients],
+            business_doc_type=document.business_doc_type,
+            content_sha256=document.content_sha256,
+            size_bytes=document.size_bytes,
+            received_at=document.received_at,
+            receipt_url=str(request.url_for("read_receipt", document_id=document.id)),
+            statuses=statuses[document.id],
+        )
+        for document in documents
+    ]
 
 
 async def _visible_document(request: Request, document_id: str, principal: Principal) -> Document:
@@ -249,7 +256,8 @@ async def read_document(
     request: Request, document_id: str, principal: AnyPrincipal
 ) -> DocumentView:
     """The document's recipients and the status messages received about it."""
-    return await _view(request, await _visible_document(request, document_id, principal))
+    [view] = await _views(request, [await _visible_document(request, document_id, principal)])
+    return view
 
 
 @router.get(
@@ -330,6 +338,4 @@ async def list_documents(
         documents = list(await session.scalars(query))
     page = documents[:limit]
     next_cursor = _encode_cursor(page[-1]) if len(documents) > limit else None
-    return DocumentPage(
-        documents=[await _view(request, document) for document in page], next_cursor=next_cursor
-    )
+    return DocumentPage(documents=await _views(request, page), next_cursor=next_cursor)
