@@ -18,7 +18,13 @@ from starlette.types import Message
 
 from axis.api.auth import current_principal, require
 from axis.credentials import Principal
-from axis.pipeline.ingest import Accepted, Ingest, ingest_document, ingest_status
+from axis.pipeline.ingest import (
+    Accepted,
+    Ingest,
+    ingest_document,
+    ingest_status,
+    record_rejection,
+)
 from axis.problem import Problem
 from axis.rate_limit import RateLimiter
 from axis.storage.models import Document, DocumentRecipient, Role, Status
@@ -152,12 +158,18 @@ async def _send(
     request: Request,
     principal: Principal,
     ingest_message: Callable[[Ingest, str, bytes], Awaitable[Accepted]],
+    rejected_event: str,
 ) -> JSONResponse:
     """Rate limit, read the envelope, run it through the pipeline, answer 202 or 200."""
     _rate_limit(request, principal)
-    body = await _envelope_bytes(request)
+    ingest: Ingest = request.app.state.ingest
     assert principal.agency_code is not None
-    accepted = await ingest_message(request.app.state.ingest, principal.agency_code, body)
+    try:
+        body = await _envelope_bytes(request)
+    except Problem as problem:
+        await record_rejection(ingest, rejected_event, principal.agency_code, None, problem)
+        raise
+    accepted = await ingest_message(ingest, principal.agency_code, body)
     receipt_url = str(request.url_for("read_receipt", document_id=accepted.id))
     answer = AcceptedAnswer(
         document_id=accepted.id,
@@ -177,7 +189,7 @@ async def _send(
 )
 async def send_document(request: Request, principal: Agency) -> JSONResponse:
     """Send a signed edXML document, as `application/xml` or a multipart file upload."""
-    return await _send(request, principal, ingest_document)
+    return await _send(request, principal, ingest_document, "document.rejected")
 
 
 @router.post(
@@ -189,7 +201,7 @@ async def send_document(request: Request, principal: Agency) -> JSONResponse:
 )
 async def send_status(request: Request, principal: Agency) -> JSONResponse:
     """Send an edXML status message (01..16) about a document this agency received."""
-    return await _send(request, principal, ingest_status)
+    return await _send(request, principal, ingest_status, "status.rejected")
 
 
 def _visible_to(principal: Principal) -> Any:

@@ -91,7 +91,7 @@ async def ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acce
     try:
         return await _ingest_document(ingest, agency_code, body)
     except Problem as rejection:
-        await _record_rejection(ingest, "document.rejected", agency_code, body, rejection)
+        await record_rejection(ingest, "document.rejected", agency_code, body, rejection)
         raise
 
 
@@ -100,7 +100,7 @@ async def ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accept
     try:
         return await _ingest_status(ingest, agency_code, body)
     except Problem as rejection:
-        await _record_rejection(ingest, "status.rejected", agency_code, body, rejection)
+        await record_rejection(ingest, "status.rejected", agency_code, body, rejection)
         raise
 
 
@@ -465,21 +465,20 @@ async def _publish(
     await bus.publish_many([record, *(event_message(event) for event in events)])
 
 
-async def _record_rejection(
-    ingest: Ingest, event_type: str, agency_code: str, body: bytes, rejection: Problem
+async def record_rejection(
+    ingest: Ingest, event_type: str, agency_code: str, body: bytes | None, rejection: Problem
 ) -> None:
-    """Every rejection is an audit event; failing to record it must not hide the 4xx."""
+    """Every rejection is an audit event (`body` is None when it was refused unread);
+    failing to record it must not hide the 4xx."""
+    data: dict[str, object] = {
+        "code": rejection.code,
+        "status": rejection.status,
+        "detail": rejection.detail[:500],
+    }
+    if body is not None:
+        data |= {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
     event = Event(
-        type=event_type,
-        actor=f"agency:{agency_code}",
-        agency_code=agency_code,
-        data={
-            "code": rejection.code,
-            "status": rejection.status,
-            "detail": rejection.detail[:500],
-            "sha256": hashlib.sha256(body).hexdigest(),
-            "size": len(body),
-        },
+        type=event_type, actor=f"agency:{agency_code}", agency_code=agency_code, data=data
     )
     try:
         await publish_event(ingest.bus, event)

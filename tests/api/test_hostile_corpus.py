@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import delete
 
 from axis.app import create_app
+from axis.bus.topics import EVENTS
 from axis.config import Settings
 from axis.credentials import create_token
 from axis.registry import AgencyRecord, save_agencies
@@ -123,3 +124,7 @@ async def test_a_200_mb_body_is_refused_unread(axis: tuple[Any, httpx.AsyncClien
     assert response.status_code == 413
     assert response.json()["type"] == "urn:edoc-axis:problem:too_large"
     assert sent <= app.state.ingest.limits.max_body_bytes + (2 << 20), "read past the limit"
+    async with app.state.bus.consumer("audit-check", [EVENTS]) as consumer:
+        events = [json.loads(r.value) for r in await consumer.getmany(max_wait=2)]
+    [refusal] = [e for e in events if e["type"] == "document.rejected"]
+    assert refusal["data"]["code"] == "too_large"
