@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import FastAPI
 
 from axis import __version__
-from axis.api import agencies, documents, health, metrics
+from axis.api import agencies, documents, health, inbox, metrics
 from axis.api.problems import install_problem_handlers
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
@@ -18,11 +19,14 @@ from axis.pipeline.ingest import Ingest
 from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
 from axis.storage.database import create_engine, create_session_factory, migrate
+from axis.workers.context import WorkerContext
+from axis.workers.run import running_workers
 from signing.identity import load_axis_identity
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The axis as an ASGI app; the bus and database open when it starts serving."""
+def create_app(settings: Settings | None = None, *, workers: bool = True) -> FastAPI:
+    """The axis as an ASGI app; the bus and database open when it starts serving, and with
+    `workers` the router and delivery worker run in the same process."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -53,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 limits=EnvelopeLimits.from_settings(settings),
                 legacy_organ_codes=settings.legacy_organ_codes,
             )
-            yield
+            context = WorkerContext(bus, app.state.sessions, app.state.blobs, settings)
+            async with running_workers(context) if workers else nullcontext():
+                yield
         finally:
             await bus.close()
             await database.dispose()
@@ -68,4 +74,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(agencies.router)
     app.include_router(documents.router)
+    app.include_router(inbox.router)
     return app
+
+
+async def run_worker_process(settings: Settings) -> None:
+    """The workers alone, until interrupted: `axis worker`."""
+    await migrate(settings.resolved_database_url)
+    database = create_engine(settings.resolved_database_url)
+    bus = create_bus(settings)
+    await bus.start()
+    try:
+        await ensure_topics(bus, settings.bus_partitions)
+        context = WorkerContext(
+            bus, create_session_factory(database), BlobStore(settings.resolved_blob_dir), settings
+        )
+        async with running_workers(context):
+            await asyncio.Event().wait()
+    finally:
+        await bus.close()
+        await database.dispose()

@@ -12,7 +12,7 @@ import typer
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from axis.app import create_app
+from axis.app import create_app, run_worker_process
 from axis.config import Settings
 from axis.credentials import CredentialError, create_token, list_tokens, revoke_token
 from axis.registry import (
@@ -57,15 +57,24 @@ def _fail(message: str) -> NoReturn:
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default: AXIS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default: AXIS_PORT).")] = None,
+    only_api: Annotated[
+        bool, typer.Option("--only-api", help="Run no workers here (run `axis worker`).")
+    ] = False,
 ) -> None:
     """Run the axis: the API and every worker in this one process."""
     settings = Settings()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, workers=not only_api),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run the router and the delivery worker without the API (scale out: run several)."""
+    asyncio.run(run_worker_process(Settings()))
 
 
 @app.command()

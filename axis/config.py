@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     agency_rate_burst: int = Field(
         default=200, ge=1, description="Requests one agency may send in a burst."
     )
+    inbox_ack_overdue_seconds: int = Field(
+        default=86_400, ge=1, description="A pull delivery not acknowledged this long is overdue."
+    )
     max_body_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Largest envelope accepted, in bytes."
     )

@@ -22,6 +22,7 @@ class DocumentAccepted(BaseModel):
     business_doc_type: int
     content_sha256: str
     receipt_sha256: str
+    transit_sha256: str
     received_at: datetime
 
 
@@ -36,5 +37,13 @@ class StatusAccepted(BaseModel):
     status_code: str
     content_sha256: str
     receipt_sha256: str
+    transit_sha256: str
     signed: bool
     received_at: datetime
+
+
+class DeliveryRequested(BaseModel):
+    """One delivery for the delivery workers, keyed by recipient on the deliveries topic."""
+
+    type: Literal["delivery.requested"] = "delivery.requested"
+    delivery_id: str

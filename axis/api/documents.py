@@ -27,7 +27,7 @@ from axis.pipeline.ingest import (
 )
 from axis.problem import Problem
 from axis.rate_limit import RateLimiter
-from axis.storage.models import Document, DocumentRecipient, Role, Status
+from axis.storage.models import Delivery, Document, DocumentRecipient, Role, Status
 
 router = APIRouter(tags=["documents"])
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
@@ -73,6 +73,10 @@ class AcceptedAnswer(BaseModel):
 
 class RecipientView(BaseModel):
     agency_code: str
+    delivery_id: str | None
+    """None until the router has created the delivery."""
+    state: str
+    """queued, delivered, retrying, dead, acked_done, acked_fail."""
 
 
 class StatusView(BaseModel):
@@ -214,10 +218,25 @@ def _visible_to(principal: Principal) -> Any:
     return or_(Document.sender_code == principal.agency_code, Document.id.in_(received))
 
 
+def _recipient_view(delivery: Delivery | None, agency_code: str) -> RecipientView:
+    if delivery is None:
+        return RecipientView(agency_code=agency_code, delivery_id=None, state="queued")
+    return RecipientView(
+        agency_code=agency_code, delivery_id=delivery.id, state=delivery.state.value
+    )
+
+
 async def _views(request: Request, documents: list[Document]) -> list[DocumentView]:
     """The documents with the statuses received about them (one query for all of them)."""
     statuses: dict[str, list[StatusView]] = {document.id: [] for document in documents}
+    deliveries: dict[tuple[str, str], Delivery] = {}
     async with request.app.state.sessions() as session:
+        for delivery in await session.scalars(
+            select(Delivery).where(
+                Delivery.document_id.in_(list(statuses)), Delivery.kind == "edoc"
+            )
+        ):
+            deliveries[delivery.document_id, delivery.recipient_code] = delivery
         rows = await session.scalars(
             select(Status)
             .where(Status.document_id.in_(list(statuses)))
@@ -238,7 +257,10 @@ async def _views(request: Request, documents: list[Document]) -> list[DocumentVi
             document_id=document.id,
             edxml_document_id=document.edxml_document_id,
             sender=document.sender_code,
-            recipients=[RecipientView(agency_code=r.agency_code) for r in document.recipients],
+            recipients=[
+                _recipient_view(deliveries.get((document.id, r.agency_code)), r.agency_code)
+                for r in document.recipients
+            ],
             business_doc_type=document.business_doc_type,
             content_sha256=document.content_sha256,
             size_bytes=document.size_bytes,

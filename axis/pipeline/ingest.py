@@ -140,7 +140,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         if repeat is not None:
             return repeat
 
-    receipt_sha256 = await _store_with_receipt(
+    receipt_sha256, transit_sha256 = await _store_with_evidence(
         ingest, body, document_id, agency_code, recipients, received_at, verified
     )
     business_doc_type = int(signed.business.doc_type) if signed.business else 0
@@ -153,6 +153,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         business_doc_type=business_doc_type,
         certificate_fingerprint=verified.fingerprint,
         receipt_sha256=receipt_sha256,
+        transit_sha256=transit_sha256,
         received_at=received_at,
         recipients=[DocumentRecipient(agency_code=code) for code in recipients],
     )
@@ -164,6 +165,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         business_doc_type=business_doc_type,
         content_sha256=digest,
         receipt_sha256=receipt_sha256,
+        transit_sha256=transit_sha256,
         received_at=received_at,
     )
     actor = f"agency:{agency_code}"
@@ -225,7 +227,7 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
     if existing is not None:
         return Accepted(status_id, "status", recipients, existing.received_at, new=False)
 
-    receipt_sha256 = await _store_with_receipt(
+    receipt_sha256, transit_sha256 = await _store_with_evidence(
         ingest, body, status_id, agency_code, recipients, received_at, verified
     )
     status = Status(
@@ -237,6 +239,7 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
         size_bytes=len(body),
         certificate_fingerprint=verified.fingerprint if verified else None,
         receipt_sha256=receipt_sha256,
+        transit_sha256=transit_sha256,
         received_at=received_at,
     )
     accepted = StatusAccepted(
@@ -247,6 +250,7 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
         status_code=envelope.status_code.value,
         content_sha256=digest,
         receipt_sha256=receipt_sha256,
+        transit_sha256=transit_sha256,
         signed=verified is not None,
         received_at=received_at,
     )
@@ -273,7 +277,7 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
     return Accepted(status_id, "status", recipients, received_at, new=True)
 
 
-async def _store_with_receipt(
+async def _store_with_evidence(
     ingest: Ingest,
     body: bytes,
     record_id: str,
@@ -281,19 +285,23 @@ async def _store_with_receipt(
     recipients: list[str],
     received_at: datetime,
     verified: VerifiedEnvelope | None,
-) -> str:
-    """Store the original bytes and the axis's signed receipt over them; the receipt's key."""
+) -> tuple[str, str]:
+    """Store the original bytes and the axis's signed receipt (for the sender) and transit
+    record (travelling with the bytes to the recipients); their blob keys."""
     await ingest.blobs.put(body)
-    record = EvidenceRecord.for_document(
-        body,
-        kind=EvidenceKind.RECEIPT,
-        document_id=record_id,
-        sender=sender,
-        recipients=recipients,
-        time=received_at,
-        verified=verified,
-    )
-    return await ingest.blobs.put(sign_evidence(record, ingest.identity.signer))
+    keys = []
+    for kind in (EvidenceKind.RECEIPT, EvidenceKind.TRANSIT):
+        record = EvidenceRecord.for_document(
+            body,
+            kind=kind,
+            document_id=record_id,
+            sender=sender,
+            recipients=recipients,
+            time=received_at,
+            verified=verified,
+        )
+        keys.append(await ingest.blobs.put(sign_evidence(record, ingest.identity.signer)))
+    return keys[0], keys[1]
 
 
 def _document_uuid(agency_code: str, edxml_document_id: str) -> str:

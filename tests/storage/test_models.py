@@ -55,6 +55,7 @@ def _document(**overrides: object) -> Document:
         "size_bytes": 12_345,
         "certificate_fingerprint": "c" * 64,
         "receipt_sha256": "d" * 64,
+        "transit_sha256": "e" * 64,
     }
     values.update(overrides)
     return Document(**values)

@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("business_doc_type", sa.SmallInteger(), nullable=False, server_default="0"),
         sa.Column("certificate_fingerprint", sa.String(64), nullable=False),
         sa.Column("receipt_sha256", sa.String(64), nullable=False),
+        sa.Column("transit_sha256", sa.String(64), nullable=False),
         sa.Column(
             "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
@@ -125,6 +126,7 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("certificate_fingerprint", sa.String(64), nullable=True),
         sa.Column("receipt_sha256", sa.String(64), nullable=False),
+        sa.Column("transit_sha256", sa.String(64), nullable=False),
         sa.Column(
             "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
@@ -148,8 +150,58 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_statuses_document_id"), "statuses", ["document_id"])
 
+    op.create_table(
+        "deliveries",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("document_id", sa.String(36), nullable=False),
+        sa.Column("status_id", sa.String(36), nullable=True),
+        sa.Column("sender_code", sa.String(64), nullable=False),
+        sa.Column("recipient_code", sa.String(64), nullable=False),
+        sa.Column("content_sha256", sa.String(64), nullable=False),
+        sa.Column("transit_sha256", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("ack_reason", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("acked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
+        sa.ForeignKeyConstraint(
+            ["document_id"],
+            ["documents.id"],
+            name=op.f("fk_deliveries_document_id_documents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["status_id"],
+            ["statuses.id"],
+            name=op.f("fk_deliveries_status_id_statuses"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["recipient_code"],
+            ["agencies.code"],
+            name=op.f("fk_deliveries_recipient_code_agencies"),
+            ondelete="RESTRICT",
+        ),
+        sa.CheckConstraint("kind IN ('edoc', 'status')", name=op.f("ck_deliveries_kind")),
+        sa.CheckConstraint(
+            "state IN ('queued', 'delivered', 'retrying', 'dead', 'acked_done', 'acked_fail')",
+            name=op.f("ck_deliveries_state"),
+        ),
+    )
+    op.create_index(op.f("ix_deliveries_document_id"), "deliveries", ["document_id"])
+    op.create_index(
+        "ix_deliveries_recipient_created", "deliveries", ["recipient_code", "created_at"]
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_recipient_created", table_name="deliveries")
+    op.drop_index(op.f("ix_deliveries_document_id"), table_name="deliveries")
+    op.drop_table("deliveries")
     op.drop_index(op.f("ix_statuses_document_id"), table_name="statuses")
     op.drop_table("statuses")
     op.drop_index(op.f("ix_document_recipients_agency_code"), table_name="document_recipients")

@@ -1,0 +1,183 @@
+"""The pull inbox: an agency lists what was delivered to it, downloads it, acknowledges it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import or_, select, update
+
+from axis.api.auth import require
+from axis.credentials import Principal
+from axis.events import Event, publish_event
+from axis.problem import Problem
+from axis.storage.models import Delivery, DeliveryState, Role, utcnow
+
+router = APIRouter(tags=["inbox"])
+Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
+IN_INBOX = (DeliveryState.DELIVERED, DeliveryState.ACKED_DONE, DeliveryState.ACKED_FAIL)
+ACKED = {"done": DeliveryState.ACKED_DONE, "fail": DeliveryState.ACKED_FAIL}
+
+
+class InboxEntry(BaseModel):
+    delivery_id: str
+    type: Literal["edoc", "status"]
+    document_id: str
+    status_id: str | None
+    sender: str
+    created_at: datetime
+    state: DeliveryState
+    content_sha256: str
+    overdue: bool
+    """Delivered and not acknowledged within AXIS_INBOX_ACK_OVERDUE_SECONDS."""
+
+
+class InboxPage(BaseModel):
+    deliveries: list[InboxEntry]
+    next_cursor: str | None
+
+
+class Ack(BaseModel):
+    result: Literal["done", "fail"]
+    reason: str = ""
+
+
+def _entry(delivery: Delivery, overdue_before: datetime) -> InboxEntry:
+    delivered_at = delivery.delivered_at or delivery.created_at
+    return InboxEntry(
+        delivery_id=delivery.id,
+        type="edoc" if delivery.kind == "edoc" else "status",
+        document_id=delivery.document_id,
+        status_id=delivery.status_id,
+        sender=delivery.sender_code,
+        created_at=delivery.created_at,
+        state=delivery.state,
+        content_sha256=delivery.content_sha256,
+        overdue=delivery.state is DeliveryState.DELIVERED and delivered_at < overdue_before,
+    )
+
+
+async def _own_delivery(request: Request, delivery_id: str, principal: Principal) -> Delivery:
+    async with request.app.state.sessions() as session:
+        delivery: Delivery | None = await session.get(Delivery, delivery_id)
+    if (
+        delivery is None
+        or delivery.recipient_code != principal.agency_code
+        or delivery.state not in IN_INBOX
+    ):
+        raise Problem(404, "delivery_not_found", "No such delivery", f"no delivery {delivery_id}")
+    return delivery
+
+
+@router.get("/v1/inbox")
+async def list_inbox(
+    request: Request,
+    principal: Agency,
+    type: Literal["edoc", "status"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> InboxPage:
+    """What was delivered to this agency, oldest first."""
+    query = select(Delivery).where(
+        Delivery.recipient_code == principal.agency_code, Delivery.state.in_(IN_INBOX)
+    )
+    if type is not None:
+        query = query.where(Delivery.kind == type)
+    if cursor is not None:
+        try:
+            created_at, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            after = datetime.fromisoformat(created_at)
+        except (ValueError, TypeError) as exc:
+            raise Problem(400, "bad_cursor", "Bad cursor", "the cursor is not one we gave") from exc
+        query = query.where(
+            or_(
+                Delivery.created_at > after,
+                (Delivery.created_at == after) & (Delivery.id > str(last_id)),
+            )
+        )
+    query = query.order_by(Delivery.created_at, Delivery.id).limit(limit + 1)
+    async with request.app.state.sessions() as session:
+        deliveries = list(await session.scalars(query))
+    page = deliveries[:limit]
+    overdue_before = utcnow() - timedelta(
+        seconds=request.app.state.settings.inbox_ack_overdue_seconds
+    )
+    next_cursor = None
+    if len(deliveries) > limit:
+        last = page[-1]
+        position = json.dumps([last.created_at.isoformat(), last.id]).encode()
+        next_cursor = base64.urlsafe_b64encode(position).decode()
+    return InboxPage(deliveries=[_entry(d, overdue_before) for d in page], next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/inbox/{delivery_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}}},
+)
+async def download(request: Request, delivery_id: str, principal: Agency) -> Response:
+    """The original envelope bytes, exactly as the sender signed them."""
+    delivery = await _own_delivery(request, delivery_id, principal)
+    evidence_url = str(request.url_for("download_evidence", delivery_id=delivery_id))
+    return Response(
+        await request.app.state.blobs.get(delivery.content_sha256),
+        media_type="application/xml",
+        headers={
+            "X-Axis-Delivery-Id": delivery.id,
+            "X-Axis-Document-Id": delivery.document_id,
+            "Link": f'<{evidence_url}>; rel="evidence"',
+        },
+    )
+
+
+@router.get(
+    "/v1/inbox/{delivery_id}/evidence",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}}},
+)
+async def download_evidence(request: Request, delivery_id: str, principal: Agency) -> Response:
+    """The axis's signed transit record over those bytes."""
+    delivery = await _own_delivery(request, delivery_id, principal)
+    evidence = await request.app.state.blobs.get(delivery.transit_sha256)
+    return Response(evidence, media_type="application/xml")
+
+
+@router.post("/v1/inbox/{delivery_id}/ack")
+async def acknowledge(
+    request: Request, delivery_id: str, ack: Ack, principal: Agency
+) -> dict[str, str]:
+    """Done (taken in) or fail (with a reason); the same answer again is accepted as is."""
+    delivery = await _own_delivery(request, delivery_id, principal)
+    state = ACKED[ack.result]
+    if delivery.state is state:
+        return {"delivery_id": delivery.id, "state": state.value}
+    if delivery.state is not DeliveryState.DELIVERED:
+        raise Problem(
+            409, "already_acknowledged", "Already acknowledged", f"it is {delivery.state.value}"
+        )
+    async with request.app.state.sessions.begin() as session:
+        changed = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery.id, Delivery.state == DeliveryState.DELIVERED)
+            .values(state=state, acked_at=utcnow(), ack_reason=ack.reason[:2000] or None)
+        )
+        if changed.rowcount == 1:
+            await publish_event(
+                request.app.state.bus,
+                Event(
+                    type="delivery.acked",
+                    actor=f"agency:{principal.agency_code}",
+                    document_id=delivery.document_id,
+                    agency_code=principal.agency_code,
+                    data={
+                        "delivery_id": delivery.id,
+                        "result": ack.result,
+                        "reason": ack.reason[:2000],
+                    },
+                ),
+            )
+    return {"delivery_id": delivery.id, "state": state.value}

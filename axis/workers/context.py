@@ -1,0 +1,19 @@
+"""What the workers share: the bus, the database, the blob store, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from axis.bus import Bus
+from axis.config import Settings
+from axis.storage.blobs import BlobStore
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    bus: Bus
+    sessions: async_sessionmaker[AsyncSession]
+    blobs: BlobStore
+    settings: Settings

@@ -1,0 +1,98 @@
+"""The router: one delivery per recipient for every accepted document or status message.
+
+Delivery ids are derived from the message id and the recipient, so replaying the
+documents topic recreates nothing: rows already there are kept, and the delivery worker
+skips what is no longer waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy import select
+
+from axis.bus import Message, Record
+from axis.bus.topics import DELIVERIES
+from axis.events import Event, event_message
+from axis.messages import DeliveryRequested, DocumentAccepted, StatusAccepted
+from axis.storage.models import Delivery
+from axis.workers.context import WorkerContext
+
+logger = logging.getLogger(__name__)
+
+ROUTER_GROUP = "router"
+ID_NAMESPACE = uuid.UUID("0f9d6a0e-6f0b-4c55-8e55-3b1a9f5c2d70")
+
+
+def delivery_id(message_id: str, recipient: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"{message_id}\n{recipient}"))
+
+
+def event_id(delivery: str, step: str) -> str:
+    """A step of a delivery has one id, so a replayed step is one audit entry."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{delivery}\n{step}"))
+
+
+async def route(context: WorkerContext, record: Record) -> None:
+    """Create the deliveries of one accepted message and queue them."""
+    record_type = dict(record.headers).get("type", b"").decode()
+    deliveries: list[Delivery]
+    if record_type == "document.accepted":
+        document = DocumentAccepted.model_validate_json(record.value)
+        deliveries = [
+            Delivery(
+                id=delivery_id(document.document_id, recipient),
+                kind="edoc",
+                document_id=document.document_id,
+                sender_code=document.sender,
+                recipient_code=recipient,
+                content_sha256=document.content_sha256,
+                transit_sha256=document.transit_sha256,
+            )
+            for recipient in document.recipients
+        ]
+    elif record_type == "status.accepted":
+        status = StatusAccepted.model_validate_json(record.value)
+        deliveries = [
+            Delivery(
+                id=delivery_id(status.status_id, recipient),
+                kind="status",
+                document_id=status.document_id,
+                status_id=status.status_id,
+                sender_code=status.sender,
+                recipient_code=recipient,
+                content_sha256=status.content_sha256,
+                transit_sha256=status.transit_sha256,
+            )
+            for recipient in status.recipients
+        ]
+    else:
+        logger.warning("router skips a record of unknown type %r", record_type)
+        return
+
+    async with context.sessions.begin() as session:
+        ids = [delivery.id for delivery in deliveries]
+        known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
+        session.add_all(delivery for delivery in deliveries if delivery.id not in known)
+    messages = []
+    for delivery in deliveries:
+        request = DeliveryRequested(delivery_id=delivery.id)
+        messages.append(
+            Message(
+                DELIVERIES,
+                request.model_dump_json().encode(),
+                delivery.recipient_code.encode(),
+                (("type", request.type.encode()),),
+            )
+        )
+        queued = Event(
+            id=event_id(delivery.id, "queued"),
+            type="delivery.queued",
+            actor="axis",
+            document_id=delivery.document_id,
+            agency_code=delivery.recipient_code,
+            data={"delivery_id": delivery.id, "kind": delivery.kind},
+        )
+        messages.append(event_message(queued))
+    await context.bus.publish_many(messages)
