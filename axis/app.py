@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 
+import httpx
 from fastapi import FastAPI
 
 from axis import __version__
-from axis.api import agencies, documents, health, inbox, metrics
+from axis.api import agencies, dead_letters, documents, health, inbox, metrics
 from axis.api.problems import install_problem_handlers
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
@@ -57,9 +58,10 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
                 limits=EnvelopeLimits.from_settings(settings),
                 legacy_organ_codes=settings.legacy_organ_codes,
             )
-            context = WorkerContext(bus, app.state.sessions, app.state.blobs, settings)
-            async with running_workers(context) if workers else nullcontext():
-                yield
+            async with httpx.AsyncClient() as http:
+                context = WorkerContext(bus, app.state.sessions, app.state.blobs, settings, http)
+                async with running_workers(context) if workers else nullcontext():
+                    yield
         finally:
             await bus.close()
             await database.dispose()
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.include_router(agencies.router)
     app.include_router(documents.router)
     app.include_router(inbox.router)
+    app.include_router(dead_letters.router)
     return app
 
 
@@ -86,11 +89,12 @@ async def run_worker_process(settings: Settings) -> None:
     await bus.start()
     try:
         await ensure_topics(bus, settings.bus_partitions)
-        context = WorkerContext(
-            bus, create_session_factory(database), BlobStore(settings.resolved_blob_dir), settings
-        )
-        async with running_workers(context):
-            await asyncio.Event().wait()
+        sessions = create_session_factory(database)
+        blobs = BlobStore(settings.resolved_blob_dir)
+        async with httpx.AsyncClient() as http:
+            context = WorkerContext(bus, sessions, blobs, settings, http)
+            async with running_workers(context):
+                await asyncio.Event().wait()
     finally:
         await bus.close()
         await database.dispose()

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     agency_rate_burst: int = Field(
         default=200, ge=1, description="Requests one agency may send in a burst."
     )
+    retry_delays_seconds: tuple[float, float, float, float] = Field(
+        default=(10.0, 60.0, 300.0, 1800.0),
+        description="Waits before push attempts 2, 3, 4 and every later one (+-20% jitter).",
+    )
     inbox_ack_overdue_seconds: int = Field(
         default=86_400, ge=1, description="A pull delivery not acknowledged this long is overdue."
     )

@@ -54,6 +54,8 @@ class PushDelivery(BaseModel):
 
     kind: Literal["push"] = "push"
     url: HttpUrl
+    secret: str = Field(min_length=16, max_length=512)
+    """Shared with the agency: the axis signs every push body with it (HMAC-SHA256)."""
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     retry: RetryPolicy = RetryPolicy()
 

@@ -11,6 +11,9 @@ from axis.bus.base import Bus
 DOCUMENTS = "documents"
 DELIVERIES = "deliveries"
 EVENTS = "events"
+RETRY_TIERS = tuple(f"deliveries.retry.{tier}" for tier in range(1, 5))
+"""One topic per retry wait: every record in a tier waits as long, so a partition's head
+is always the first one due and a consumer can pause the partition until then."""
 
 
 async def ensure_topics(bus: Bus, partitions: int) -> None:
@@ -18,3 +21,5 @@ async def ensure_topics(bus: Bus, partitions: int) -> None:
     await bus.create_topic(DOCUMENTS, partitions)
     await bus.create_topic(DELIVERIES, partitions)
     await bus.create_topic(EVENTS, 1)
+    for tier in RETRY_TIERS:
+        await bus.create_topic(tier, partitions)

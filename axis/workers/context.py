@@ -1,9 +1,10 @@
-"""What the workers share: the bus, the database, the blob store, the settings."""
+"""What the workers share: the bus, the database, the blob store, settings, an HTTP client."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.bus import Bus
@@ -17,3 +18,5 @@ class WorkerContext:
     sessions: async_sessionmaker[AsyncSession]
     blobs: BlobStore
     settings: Settings
+    http: httpx.AsyncClient
+    """One pooled HTTP client for every push."""

@@ -1,4 +1,4 @@
-"""Start every worker of this process: the router and the delivery worker."""
+"""Start every worker of this process: the router, the delivery and the retry worker."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from axis.bus.topics import DELIVERIES, DOCUMENTS
 from axis.workers.consume import consume_forever
 from axis.workers.context import WorkerContext
 from axis.workers.delivery import DELIVERY_GROUP, deliver
+from axis.workers.retry import retry_forever
 from axis.workers.router import ROUTER_GROUP, route
 
 
@@ -26,6 +27,7 @@ async def running_workers(context: WorkerContext) -> AsyncIterator[None]:
             consume_forever(context.bus, DELIVERY_GROUP, [DELIVERIES], partial(deliver, context)),
             name="delivery",
         ),
+        asyncio.create_task(retry_forever(context), name="delivery-retry"),
     ]
     try:
         yield

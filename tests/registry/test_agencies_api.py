@@ -25,7 +25,11 @@ COUNTRY = [
         "code": "000.00.00.H26",
         "name": "UBND Thành phố Hà Nội",
         "level": "province",
-        "delivery": {"kind": "push", "url": "https://dms.hanoi.example/edoc"},
+        "delivery": {
+            "kind": "push",
+            "url": "https://dms.hanoi.example/edoc",
+            "secret": "shared-with-hanoi-0123",
+        },
     },
     {"code": "000.00.00.G22", "name": "Văn phòng Chính phủ", "level": "central"},
 ]
@@ -95,6 +99,7 @@ async def test_operator_imports_a_country_and_everyone_reads_the_directory(
     assert hanoi.json()["delivery"] == {
         "kind": "push",
         "url": "https://dms.hanoi.example/edoc",
+        "secret": "shared-with-hanoi-0123",
         "timeout_seconds": 30.0,
         "retry": {"max_attempts": 12, "max_age_seconds": 86400},
     }

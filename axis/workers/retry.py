@@ -1,0 +1,79 @@
+"""The retry worker: attempts a delivery again once its not-before time has come.
+
+Every record in one retry topic waits as long, so a partition's head is the first one due:
+the worker holds the records it fetched, pauses a partition whose head is not due yet (so
+the bus stops handing it out), and resumes it when it is. Nothing sleeps past its poll
+interval, and a waiting retry never holds up a first attempt (those are on another topic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from axis.bus import Consumer, Record, TopicPartition
+from axis.bus.topics import RETRY_TIERS
+from axis.workers.consume import MAX_BACKOFF_SECONDS
+from axis.workers.context import WorkerContext
+from axis.workers.delivery import NOT_BEFORE_HEADER, deliver
+
+logger = logging.getLogger(__name__)
+
+RETRY_GROUP = "delivery-retry"
+POLL_SECONDS = 0.5
+
+
+def not_before(record: Record) -> float:
+    value = dict(record.headers).get(NOT_BEFORE_HEADER)
+    return int(value) / 1000 if value else 0.0
+
+
+async def run_due(
+    consumer: Consumer,
+    held: dict[TopicPartition, deque[Record]],
+    handle: Callable[[Record], Awaitable[None]],
+) -> float:
+    """Handle and commit every held record that is due; pause partitions whose head is not.
+    Returns how long until the next one is due (at most the poll interval)."""
+    now = time.time()
+    wait = POLL_SECONDS
+    for partition, queue in held.items():
+        done = []
+        while queue and not_before(queue[0]) <= now:
+            record = queue.popleft()
+            await handle(record)
+            done.append(record)
+        if done:
+            await consumer.commit(done)
+        if queue:
+            consumer.pause(partition)
+            wait = min(wait, max(0.0, not_before(queue[0]) - now))
+        else:
+            consumer.resume(partition)
+    return wait
+
+
+async def retry_forever(context: WorkerContext) -> None:
+    """Run until cancelled; on a failure the consumer is reopened and nothing is lost."""
+    backoff = 0.5
+    while True:
+        try:
+            async with context.bus.consumer(RETRY_GROUP, RETRY_TIERS) as consumer:
+                held: dict[TopicPartition, deque[Record]] = {}
+                wait = POLL_SECONDS
+                while True:
+                    for record in await consumer.getmany(max_wait=wait):
+                        held.setdefault(record.topic_partition, deque()).append(record)
+                    for partition in set(held) - consumer.assignment():
+                        del held[partition]  # revoked: its new owner reads it again
+                    wait = await run_due(consumer, held, lambda r: deliver(context, r))
+                    backoff = 0.5
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("the retry worker failed; its records will be read again")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
