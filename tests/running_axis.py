@@ -23,6 +23,7 @@ from signing.keys import CertifiedKey, certificate_pem
 SENDER = "000.00.00.G22"
 RECIPIENT = "000.00.00.H26"
 OTHER = "000.00.00.H41"
+RETRY_DELAYS = (0.2, 0.3, 0.4, 0.5)
 
 
 @dataclass
@@ -72,8 +73,14 @@ def axis_settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: 
             kafka_bootstrap=request.getfixturevalue("kafka_bootstrap"),
             topic_namespace=f"test-{uuid.uuid4().hex[:12]}",
             bus_partitions=2,
+            retry_delays_seconds=RETRY_DELAYS,
         )
-    return Settings(data_dir=tmp_path, database_url=database_url, bus_partitions=2)
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        bus_partitions=2,
+        retry_delays_seconds=RETRY_DELAYS,
+    )
 
 
 async def start_axis(settings: Settings) -> AsyncIterator[Axis]:

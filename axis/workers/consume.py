@@ -1,44 +1,82 @@
-"""The consume loop every worker shares: read a batch, handle each record, then commit.
+"""The consume loops the workers share: handle records, then commit what is done.
 
-A handler that fails leaves the batch uncommitted; the consumer is closed and reopened, so
-the group hands the same records out again (at-least-once), after a pause that grows while
-the failure lasts. Handlers are idempotent on the ids the records carry.
+A handler that fails leaves its record uncommitted; the consumer is closed and reopened, so
+the group hands it out again (at-least-once), after a pause that grows while the failure
+lasts. Handlers are idempotent on the ids the records carry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
-from axis.bus import Bus, Record
+from axis.bus import Bus, Consumer, Record, TopicPartition
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
+Handler = Callable[[Record], Coroutine[Any, Any, None]]
 
 
 async def consume_forever(
-    bus: Bus,
-    group: str,
-    topics: Sequence[str],
-    handle: Callable[[Record], Awaitable[None]],
+    bus: Bus, group: str, topics: Sequence[str], handle: Handler, *, concurrency: int = 1
 ) -> None:
-    """Run until cancelled."""
+    """Run until cancelled. With `concurrency` > 1, up to that many records are handled at
+    once (a slow one holds up no other); offsets are committed only up to the first record
+    of each partition that is not done yet."""
     backoff = 0.5
     while True:
         try:
             async with bus.consumer(group, topics) as consumer:
-                while True:
-                    records = await consumer.getmany(max_wait=1.0)
-                    for record in records:
-                        await handle(record)
-                    if records:
-                        await consumer.commit(records)
-                        backoff = 0.5
+                if concurrency == 1:
+                    await _one_at_a_time(consumer, handle)
+                else:
+                    await _concurrently(consumer, handle, concurrency)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("worker %s failed; its records will be read again", group)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        else:  # pragma: no cover - the loops above only end by raising
+            backoff = 0.5
+
+
+async def _one_at_a_time(consumer: Consumer, handle: Handler) -> None:
+    while True:
+        records = await consumer.getmany(max_wait=1.0)
+        for record in records:
+            await handle(record)
+        if records:
+            await consumer.commit(records)
+
+
+async def _concurrently(consumer: Consumer, handle: Handler, concurrency: int) -> None:
+    in_flight: dict[TopicPartition, deque[tuple[Record, asyncio.Task[None]]]] = {}
+    try:
+        while True:
+            running = [task for queue in in_flight.values() for _, task in queue]
+            if len(running) >= concurrency:
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            else:
+                wait = 0.05 if running else 1.0
+                for record in await consumer.getmany(
+                    max_wait=wait, max_records=concurrency - len(running)
+                ):
+                    task = asyncio.create_task(handle(record))
+                    in_flight.setdefault(record.topic_partition, deque()).append((record, task))
+            finished = []
+            for queue in in_flight.values():
+                while queue and queue[0][1].done():
+                    record, task = queue.popleft()
+                    task.result()  # a failure restarts the consumer; nothing is committed
+                    finished.append(record)
+            if finished:
+                await consumer.commit(finished)
+    finally:
+        for queue in in_flight.values():
+            for _, task in queue:
+                task.cancel()

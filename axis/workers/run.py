@@ -14,6 +14,9 @@ from axis.workers.delivery import DELIVERY_GROUP, deliver
 from axis.workers.retry import retry_forever
 from axis.workers.router import ROUTER_GROUP, route
 
+DELIVERY_CONCURRENCY = 64
+"""Deliveries in progress at once per worker process: slow endpoints wait side by side."""
+
 
 @asynccontextmanager
 async def running_workers(context: WorkerContext) -> AsyncIterator[None]:
@@ -24,7 +27,13 @@ async def running_workers(context: WorkerContext) -> AsyncIterator[None]:
             name="router",
         ),
         asyncio.create_task(
-            consume_forever(context.bus, DELIVERY_GROUP, [DELIVERIES], partial(deliver, context)),
+            consume_forever(
+                context.bus,
+                DELIVERY_GROUP,
+                [DELIVERIES],
+                partial(deliver, context),
+                concurrency=DELIVERY_CONCURRENCY,
+            ),
             name="delivery",
         ),
         asyncio.create_task(retry_forever(context), name="delivery-retry"),

@@ -13,8 +13,9 @@ from axis.storage.models import AgencyLevel
 from signing.devca import create_dev_ca, issue_agency_certificate
 from signing.keys import certificate_pem
 
-CSV = """code,name,parent_code,level,delivery
-000.00.00.H26,UBND Thành phố Hà Nội,,province,"{""kind"": ""push"", ""url"": ""https://dms.example/in"", ""secret"": ""0123456789abcdef""}"
+PUSH = '{""kind"": ""push"", ""url"": ""https://dms.example/in"", ""secret"": ""0123456789abcdef""}'
+CSV = f"""code,name,parent_code,level,delivery
+000.00.00.H26,UBND Thành phố Hà Nội,,province,"{PUSH}"
 000.00.05.H26,UBND Quận Hoàn Kiếm,000.00.00.H26,district,
 """
 
