@@ -20,6 +20,8 @@ class DocumentAccepted(BaseModel):
     sender: str
     recipients: list[str]
     business_doc_type: int
+    changes_document_id: str | None
+    """The earlier document a revoke (1), update (2) or replace (3) changes."""
     content_sha256: str
     receipt_sha256: str
     transit_sha256: str

@@ -95,6 +95,7 @@ class DocumentView(BaseModel):
     sender: str
     recipients: list[RecipientView]
     business_doc_type: int
+    changes_document_id: str | None
     content_sha256: str
     size_bytes: int
     received_at: datetime
@@ -262,6 +263,7 @@ async def _views(request: Request, documents: list[Document]) -> list[DocumentVi
                 for r in document.recipients
             ],
             business_doc_type=document.business_doc_type,
+            changes_document_id=document.changes_document_id,
             content_sha256=document.content_sha256,
             size_bytes=document.size_bytes,
             received_at=document.received_at,

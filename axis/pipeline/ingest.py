@@ -29,6 +29,7 @@ from sqlalchemy.orm import selectinload
 from axis.bus import Bus, BusError, Message
 from axis.bus.topics import DOCUMENTS
 from axis.edxml import (
+    BusinessDocType,
     DocumentEnvelope,
     EnvelopeError,
     EnvelopeLimits,
@@ -140,10 +141,14 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         if repeat is not None:
             return repeat
 
+    business_doc_type = int(signed.business.doc_type) if signed.business else 0
+    changes_document_id = None
+    if signed.business and signed.business.doc_type is not BusinessDocType.NEW:
+        async with ingest.sessions() as session:
+            changes_document_id = await _changed_document(session, agency_code, signed)
     receipt_sha256, transit_sha256 = await _store_with_evidence(
         ingest, body, document_id, agency_code, recipients, received_at, verified
     )
-    business_doc_type = int(signed.business.doc_type) if signed.business else 0
     document = Document(
         id=document_id,
         sender_code=agency_code,
@@ -151,6 +156,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         content_sha256=digest,
         size_bytes=len(body),
         business_doc_type=business_doc_type,
+        changes_document_id=changes_document_id,
         certificate_fingerprint=verified.fingerprint,
         receipt_sha256=receipt_sha256,
         transit_sha256=transit_sha256,
@@ -163,6 +169,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         sender=agency_code,
         recipients=recipients,
         business_doc_type=business_doc_type,
+        changes_document_id=changes_document_id,
         content_sha256=digest,
         receipt_sha256=receipt_sha256,
         transit_sha256=transit_sha256,
@@ -407,6 +414,29 @@ def _verify(
         )
     except SignatureError as error:
         raise signature_problem(error) from error
+
+
+async def _changed_document(
+    session: AsyncSession, agency_code: str, document: DocumentEnvelope
+) -> str:
+    """The sender's earlier document that a revoke, update or replace changes."""
+    assert document.business is not None
+    changed_id = document.business.document_id
+    changed = await session.scalar(
+        select(Document.id).where(
+            Document.sender_code == agency_code, Document.edxml_document_id == changed_id
+        )
+    )
+    if changed is None:
+        raise Problem(
+            422,
+            "changed_document_not_found",
+            "Unknown changed document",
+            f"{agency_code} sent no document {changed_id!r} for this to "
+            f"{document.business.doc_type.name.lower()}",
+            errors=[{"element": "Bussiness/DocumentId", "message": "no such document"}],
+        )
+    return str(changed)
 
 
 async def _answered_document(

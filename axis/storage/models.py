@@ -203,6 +203,10 @@ class Document(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     business_doc_type: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     """0 new, 1 revoke, 2 update, 3 replace (edXML BussinessDocType)."""
+    changes_document_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("documents.id", ondelete="RESTRICT")
+    )
+    """For a revoke, update or replace: the earlier document of the same sender it changes."""
     certificate_fingerprint: Mapped[str] = mapped_column(String(64))
     """The registered certificate the sender's signature verified with."""
     receipt_sha256: Mapped[str] = mapped_column(String(64))

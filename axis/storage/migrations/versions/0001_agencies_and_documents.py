@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("content_sha256", sa.String(64), nullable=False),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False),
         sa.Column("business_doc_type", sa.SmallInteger(), nullable=False, server_default="0"),
+        sa.Column("changes_document_id", sa.String(36), nullable=True),
         sa.Column("certificate_fingerprint", sa.String(64), nullable=False),
         sa.Column("receipt_sha256", sa.String(64), nullable=False),
         sa.Column("transit_sha256", sa.String(64), nullable=False),
@@ -76,6 +77,12 @@ def upgrade() -> None:
             ["sender_code"],
             ["agencies.code"],
             name=op.f("fk_documents_sender_code_agencies"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["changes_document_id"],
+            ["documents.id"],
+            name=op.f("fk_documents_changes_document_id_documents"),
             ondelete="RESTRICT",
         ),
         # One DocumentId per sender: a retry is the same row, other bytes under the same id
