@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, nullcontext
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from axis import __version__
-from axis.api import agencies, dead_letters, documents, health, inbox, metrics
+from axis.api import agencies, audit, dead_letters, documents, health, inbox, metrics
 from axis.api.problems import install_problem_handlers
+from axis.audit.writer import write_forever
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
@@ -60,7 +62,12 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
             )
             async with httpx.AsyncClient() as http:
                 context = WorkerContext(bus, app.state.sessions, app.state.blobs, settings, http)
-                async with running_workers(context) if workers else nullcontext():
+                async with (
+                    running_workers(context) if workers else nullcontext(),
+                    background(write_forever(bus, app.state.sessions))
+                    if workers
+                    else nullcontext(),
+                ):
                     yield
         finally:
             await bus.close()
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.include_router(documents.router)
     app.include_router(inbox.router)
     app.include_router(dead_letters.router)
+    app.include_router(audit.router)
     return app
 
 
@@ -98,3 +106,35 @@ async def run_worker_process(settings: Settings) -> None:
     finally:
         await bus.close()
         await database.dispose()
+
+
+async def run_audit_writer(settings: Settings) -> None:
+    """The audit writer alone, until interrupted: `axis audit-writer`."""
+    await migrate(settings.resolved_database_url)
+    database = create_engine(settings.resolved_database_url)
+    bus = create_bus(settings)
+    await bus.start()
+    try:
+        await ensure_topics(bus, settings.bus_partitions)
+        await write_forever(bus, create_session_factory(database))
+    finally:
+        await bus.close()
+        await database.dispose()
+
+
+@asynccontextmanager
+async def every_worker(context: WorkerContext) -> AsyncIterator[None]:
+    """The router, delivery and retry workers and the audit writer, for `axis serve`."""
+    async with running_workers(context), background(write_forever(context.bus, context.sessions)):
+        yield
+
+
+@asynccontextmanager
+async def background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """`work` runs as a task while the block runs, and is cancelled after it."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -12,7 +12,7 @@ import typer
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from axis.app import create_app, run_worker_process
+from axis.app import create_app, run_audit_writer, run_worker_process
 from axis.config import Settings
 from axis.credentials import CredentialError, create_token, list_tokens, revoke_token
 from axis.registry import (
@@ -75,6 +75,12 @@ def serve(
 def worker() -> None:
     """Run the router and the delivery worker without the API (scale out: run several)."""
     asyncio.run(run_worker_process(Settings()))
+
+
+@app.command("audit-writer")
+def audit_writer() -> None:
+    """Run the audit writer alone: appends every event to the audit log (run one)."""
+    asyncio.run(run_audit_writer(Settings()))
 
 
 @app.command()

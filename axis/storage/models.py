@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -403,3 +404,24 @@ class ApiToken(Base):
             "(role = 'agency') = (agency_code IS NOT NULL)", name="agency_token_has_agency"
         ),
     )
+
+
+class AuditEntry(Base):
+    """One event in the audit log, at its leaf position of the Merkle tree.
+
+    `entry` is the event as canonical JSON (sorted keys, no spaces, UTF-8): the exact bytes
+    the leaf hash covers, so anyone can recompute the tree from an export.
+    """
+
+    __tablename__ = "audit_entries"
+
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    event_type: Mapped[str] = mapped_column(String(64), index=True)
+    document_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    agency_code: Mapped[str | None] = mapped_column(String(ORGAN_CODE_LENGTH), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    __table_args__ = (CheckConstraint("position >= 0", name="position"),)

@@ -1,0 +1,95 @@
+"""The audit writer: appends every event of the `events` topic to the audit log, in order.
+
+One writer at a time: the events topic has one partition, which a consumer group gives to
+one member; should two ever overlap, the log's primary key (the position) refuses the
+second, whose batch then fails and is read again. An event already in the log (same id)
+is skipped, so replays add nothing. The bus offset is committed only after the entries
+are durable, so a restart resumes exactly where the last batch ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from axis.bus import Bus, Record
+from axis.bus.topics import EVENTS
+from axis.storage.models import AuditEntry
+
+logger = logging.getLogger(__name__)
+
+AUDIT_GROUP = "audit-writer"
+
+
+def canonical_entry(event: dict[str, object]) -> bytes:
+    """The event as canonical JSON (RFC 8785 style: sorted keys, no insignificant
+    whitespace, UTF-8): the same event is always the same bytes, whoever serialises it."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    """RFC 9162: a leaf is SHA-256(0x00 || entry)."""
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+async def append_events(
+    sessions: async_sessionmaker[AsyncSession], records: Sequence[Record]
+) -> int:
+    """Append the events in `records` that the log does not hold yet; how many were new."""
+    events = [json.loads(record.value) for record in records]
+    async with sessions.begin() as session:
+        ids = [event["id"] for event in events]
+        known = set(
+            await session.scalars(select(AuditEntry.event_id).where(AuditEntry.event_id.in_(ids)))
+        )
+        last = await session.scalar(select(func.max(AuditEntry.position)))
+        size = 0 if last is None else last + 1
+        added = 0
+        for event in events:
+            if event["id"] in known:
+                continue
+            known.add(event["id"])
+            entry = canonical_entry(event)
+            session.add(
+                AuditEntry(
+                    position=size + added,
+                    event_id=event["id"],
+                    entry=entry,
+                    leaf_hash=leaf_hash(entry),
+                    event_type=event["type"],
+                    document_id=event.get("document_id"),
+                    agency_code=event.get("agency_code"),
+                    at=datetime.fromisoformat(event["at"]),
+                )
+            )
+            added += 1
+    return added
+
+
+async def write_forever(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Run until cancelled: one database transaction per batch of events, then the commit
+    of their offsets. A failure reopens the consumer after a growing pause; nothing is lost
+    and, being idempotent on event ids, nothing is written twice."""
+    backoff = 0.5
+    while True:
+        try:
+            async with bus.consumer(AUDIT_GROUP, [EVENTS]) as consumer:
+                while True:
+                    records = await consumer.getmany(max_wait=1.0, max_records=1000)
+                    if records:
+                        await append_events(sessions, records)
+                        await consumer.commit(records)
+                        backoff = 0.5
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("the audit writer failed; its events will be read again")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)

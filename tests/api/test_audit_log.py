@@ -1,0 +1,74 @@
+"""The audit log as the auditor sees it: a document's whole timeline, in order, on each bus
+and database; entries idempotent on event ids."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from envelopes import document
+from running_axis import OTHER, RECIPIENT, SENDER, Axis
+from test_delivery import eventually, inbox
+
+from axis.audit.writer import append_events
+from axis.bus import Record
+from axis.events import Event
+from signing.xmldsig import sign_envelope
+
+
+async def test_a_documents_timeline_from_receipt_to_acknowledgement(axis: Axis) -> None:
+    body = sign_envelope(document(SENDER, [RECIPIENT], "audit,1"), axis.key(SENDER))
+    document_id = (await axis.send(SENDER, body)).json()["document_id"]
+    [entry] = await eventually(lambda: inbox(axis, RECIPIENT), "the delivery")
+    ack = await axis.request(
+        "POST", f"/v1/inbox/{entry['delivery_id']}/ack", RECIPIENT, json={"result": "done"}
+    )
+    assert ack.status_code == 200
+
+    expected = [
+        "document.received",
+        "document.verified",
+        "document.accepted",
+        "delivery.queued",
+        "delivery.delivered",
+        "delivery.acked",
+    ]
+
+    async def full_timeline() -> list[dict[str, Any]] | None:
+        response = await axis.request(
+            "GET", f"/v1/audit/documents/{document_id}/timeline", "auditor"
+        )
+        entries = list(response.json()) if response.status_code == 200 else []
+        return entries if len(entries) >= len(expected) else None
+
+    entries = await eventually(full_timeline, "the whole timeline in the log")
+    assert [e["type"] for e in entries] == expected
+    positions = [e["position"] for e in entries]
+    assert positions == sorted(positions)
+    assert entries[0]["event"]["data"]["sha256"]
+
+    for reader, status in ((SENDER, 200), (RECIPIENT, 200), (OTHER, 404), ("operator", 200)):
+        response = await axis.request("GET", f"/v1/audit/documents/{document_id}/timeline", reader)
+        assert response.status_code == status, reader
+    own = await axis.request("GET", "/v1/audit/entries?type=document.accepted", OTHER)
+    assert own.json() == {"entries": [], "next_cursor": None}
+    page = await axis.request("GET", "/v1/audit/entries?limit=2", "auditor")
+    assert len(page.json()["entries"]) == 2
+    after = page.json()["next_cursor"]
+    rest = await axis.request("GET", f"/v1/audit/entries?after={after}&limit=1000", "auditor")
+    assert rest.json()["entries"][0]["position"] == after + 1
+
+
+async def test_replayed_events_add_nothing(axis: Axis) -> None:
+    events = [Event(type="test.step", actor="axis", data={"n": n}) for n in range(3)]
+    records = [Record("events", 0, n, None, event.encode()) for n, event in enumerate(events)]
+    sessions = axis.app.state.sessions
+    before = await _size(axis)
+    assert await append_events(sessions, records) == 3
+    assert await append_events(sessions, records + records[:1]) == 0
+    assert await _size(axis) == before + 3
+
+
+async def _size(axis: Axis) -> int:
+    response = await axis.request("GET", "/v1/audit/entries?type=test.step&limit=1000", "auditor")
+    return len(json.loads(response.text)["entries"])
