@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from axis import __version__
 from axis.api import agencies, audit, dead_letters, documents, health, inbox, metrics
@@ -34,8 +35,6 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await migrate(settings.resolved_database_url)
         identity = load_axis_identity(
             settings.dev_key_dir,
             key_file=settings.signing_key_file,
@@ -43,35 +42,21 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
             key_password=settings.signing_key_password,
             trust_roots_file=settings.trust_roots_file,
         )
-        database = create_engine(settings.resolved_database_url)
-        bus = create_bus(settings)
-        await bus.start()
-        try:
-            await ensure_topics(bus, settings.bus_partitions)
-            app.state.bus = bus
+        async with connected(settings) as (context, database):
+            app.state.bus = context.bus
             app.state.database = database
-            app.state.sessions = create_session_factory(database)
-            app.state.blobs = BlobStore(settings.resolved_blob_dir)
+            app.state.sessions = context.sessions
+            app.state.blobs = context.blobs
             app.state.ingest = Ingest(
-                sessions=app.state.sessions,
-                bus=bus,
-                blobs=app.state.blobs,
+                sessions=context.sessions,
+                bus=context.bus,
+                blobs=context.blobs,
                 identity=identity,
                 limits=EnvelopeLimits.from_settings(settings),
                 legacy_organ_codes=settings.legacy_organ_codes,
             )
-            async with httpx.AsyncClient() as http:
-                context = WorkerContext(bus, app.state.sessions, app.state.blobs, settings, http)
-                async with (
-                    running_workers(context) if workers else nullcontext(),
-                    background(write_forever(bus, app.state.sessions))
-                    if workers
-                    else nullcontext(),
-                ):
-                    yield
-        finally:
-            await bus.close()
-            await database.dispose()
+            async with every_worker(context) if workers else nullcontext():
+                yield
 
     app = FastAPI(title="edoc-axis", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -89,37 +74,36 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     return app
 
 
-async def run_worker_process(settings: Settings) -> None:
-    """The workers alone, until interrupted: `axis worker`."""
+@asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[tuple[WorkerContext, AsyncEngine]]:
+    """The migrated database, the started bus with its topics, the blob store and an HTTP
+    client: what every process of the axis opens first and closes last."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     await migrate(settings.resolved_database_url)
     database = create_engine(settings.resolved_database_url)
     bus = create_bus(settings)
     await bus.start()
     try:
         await ensure_topics(bus, settings.bus_partitions)
-        sessions = create_session_factory(database)
-        blobs = BlobStore(settings.resolved_blob_dir)
         async with httpx.AsyncClient() as http:
-            context = WorkerContext(bus, sessions, blobs, settings, http)
-            async with running_workers(context):
-                await asyncio.Event().wait()
+            sessions = create_session_factory(database)
+            blobs = BlobStore(settings.resolved_blob_dir)
+            yield WorkerContext(bus, sessions, blobs, settings, http), database
     finally:
         await bus.close()
         await database.dispose()
+
+
+async def run_worker_process(settings: Settings) -> None:
+    """The workers alone, until interrupted: `axis worker`."""
+    async with connected(settings) as (context, _), running_workers(context):
+        await asyncio.Event().wait()
 
 
 async def run_audit_writer(settings: Settings) -> None:
     """The audit writer alone, until interrupted: `axis audit-writer`."""
-    await migrate(settings.resolved_database_url)
-    database = create_engine(settings.resolved_database_url)
-    bus = create_bus(settings)
-    await bus.start()
-    try:
-        await ensure_topics(bus, settings.bus_partitions)
-        await write_forever(bus, create_session_factory(database))
-    finally:
-        await bus.close()
-        await database.dispose()
+    async with connected(settings) as (context, _):
+        await write_forever(context.bus, context.sessions)
 
 
 @asynccontextmanager
