@@ -29,6 +29,9 @@ class ErrorCode(StrEnum):
     """An evidence record verifies but describes other bytes than the ones given."""
     UNSUPPORTED_KEY = "unsupported_key"
     """A signing key or certificate this package does not sign with."""
+    TIMESTAMP_UNAVAILABLE = "timestamp_unavailable"
+    """The time-stamp authority could not be reached, answered with an HTTP error, or did not
+    grant a timestamp (RFC 3161 status other than granted)."""
 
 
 class SignatureError(Exception):
