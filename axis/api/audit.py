@@ -6,21 +6,26 @@ sent or received, and nothing else (the rest looks like nothing at all).
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from axis.api.auth import current_principal
+from axis.api.auth import current_principal, require
+from axis.audit import merkle
+from axis.audit.tree import DatabaseLeafStore
 from axis.credentials import Principal
 from axis.problem import Problem
 from axis.storage.models import AuditEntry, Document, DocumentRecipient, Role
 
 router = APIRouter(tags=["audit"])
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
+Auditor = Annotated[Principal, Depends(require(Role.AUDITOR, Role.OPERATOR))]
 
 
 class AuditEntryView(BaseModel):
@@ -115,3 +120,106 @@ async def timeline(
             404, "document_not_found", "No such document", f"no entries for {document_id}"
         )
     return [_view(entry) for entry in entries]
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+async def _log_size(session: AsyncSession) -> int:
+    last = await session.scalar(select(func.max(AuditEntry.position)))
+    return 0 if last is None else int(last) + 1
+
+
+def _size_within(size: int | None, log_size: int) -> int:
+    if size is None:
+        return log_size
+    if size > log_size:
+        raise Problem(404, "beyond_the_log", "Beyond the log", f"the log holds {log_size} entries")
+    return size
+
+
+class TreeHead(BaseModel):
+    size: int
+    root: str
+    """Base64 of the RFC 9162 Merkle tree hash of the first `size` entries."""
+
+
+class InclusionProof(BaseModel):
+    position: int
+    size: int
+    leaf_hash: str
+    root: str
+    proof: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    old_size: int
+    new_size: int
+    old_root: str
+    new_root: str
+    proof: list[str]
+
+
+@router.get("/v1/audit/tree")
+async def tree_head(
+    request: Request, principal: Auditor, size: Annotated[int | None, Query(ge=0)] = None
+) -> TreeHead:
+    """The root hash of the log (or of its first `size` entries)."""
+    async with request.app.state.sessions.begin() as session:
+        size = _size_within(size, await _log_size(session))
+        return TreeHead(size=size, root=_b64(await merkle.root(DatabaseLeafStore(session), size)))
+
+
+@router.get("/v1/audit/proofs/inclusion")
+async def inclusion(
+    request: Request,
+    principal: AnyPrincipal,
+    position: Annotated[int, Query(ge=0)],
+    size: Annotated[int | None, Query(ge=1)] = None,
+) -> InclusionProof:
+    """Proof that the entry at `position` is in the tree of `size` entries (default: all)."""
+    async with request.app.state.sessions.begin() as session:
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.position == position, _readable_by(principal))
+        )
+        if entry is None:
+            raise Problem(404, "entry_not_found", "No such entry", f"no entry at {position}")
+        size = _size_within(size, await _log_size(session))
+        if position >= size:
+            raise Problem(422, "not_in_tree", "Not in that tree", f"{position} >= size {size}")
+        store = DatabaseLeafStore(session)
+        proof = await merkle.inclusion_proof(store, position, size)
+        root = await merkle.root(store, size)
+    return InclusionProof(
+        position=position,
+        size=size,
+        leaf_hash=_b64(entry.leaf_hash),
+        root=_b64(root),
+        proof=[_b64(node) for node in proof],
+    )
+
+
+@router.get("/v1/audit/proofs/consistency")
+async def consistency(
+    request: Request,
+    principal: Auditor,
+    old_size: Annotated[int, Query(ge=0)],
+    new_size: Annotated[int | None, Query(ge=0)] = None,
+) -> ConsistencyProof:
+    """Proof that the log of `old_size` entries is a prefix of the log of `new_size`."""
+    async with request.app.state.sessions.begin() as session:
+        new_size = _size_within(new_size, await _log_size(session))
+        if old_size > new_size:
+            raise Problem(422, "sizes_reversed", "Sizes reversed", "old_size > new_size")
+        store = DatabaseLeafStore(session)
+        proof = await merkle.consistency_proof(store, old_size, new_size)
+        old_root = await merkle.root(store, old_size)
+        new_root = await merkle.root(store, new_size)
+    return ConsistencyProof(
+        old_size=old_size,
+        new_size=new_size,
+        old_root=_b64(old_root),
+        new_root=_b64(new_root),
+        proof=[_b64(node) for node in proof],
+    )

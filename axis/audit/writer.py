@@ -10,7 +10,6 @@ are durable, so a restart resumes exactly where the last batch ended.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from axis.audit.merkle import leaf_hash
 from axis.bus import Bus, Record
 from axis.bus.topics import EVENTS
 from axis.storage.models import AuditEntry
@@ -32,11 +32,6 @@ def canonical_entry(event: dict[str, object]) -> bytes:
     """The event as canonical JSON (RFC 8785 style: sorted keys, no insignificant
     whitespace, UTF-8): the same event is always the same bytes, whoever serialises it."""
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    """RFC 9162: a leaf is SHA-256(0x00 || entry)."""
-    return hashlib.sha256(b"\x00" + entry).digest()
 
 
 async def append_events(

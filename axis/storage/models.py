@@ -425,3 +425,13 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
     __table_args__ = (CheckConstraint("position >= 0", name="position"),)
+
+
+class AuditSubtree(Base):
+    """The hash of a complete subtree of the audit log's Merkle tree (it never changes)."""
+
+    __tablename__ = "audit_subtrees"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -1,4 +1,4 @@
-"""The audit log: entries in log order, cached Merkle subtree hashes, signed checkpoints.
+"""The audit log: entries in log order and cached Merkle subtree hashes.
 
 Revision ID: 0003
 Revises: 0002
@@ -38,8 +38,19 @@ def upgrade() -> None:
     op.create_index(op.f("ix_audit_entries_at"), "audit_entries", ["at"])
     op.create_index(op.f("ix_audit_entries_event_type"), "audit_entries", ["event_type"])
 
+    # Complete subtrees of an append-only tree never change: cached, roots and proofs at a
+    # million entries read a few dozen rows instead of every leaf.
+    op.create_table(
+        "audit_subtrees",
+        sa.Column("level", sa.SmallInteger(), nullable=False),
+        sa.Column("index", sa.BigInteger(), nullable=False),
+        sa.Column("digest", sa.LargeBinary(32), nullable=False),
+        sa.PrimaryKeyConstraint("level", "index", name=op.f("pk_audit_subtrees")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("audit_subtrees")
     op.drop_index(op.f("ix_audit_entries_event_type"), table_name="audit_entries")
     op.drop_index(op.f("ix_audit_entries_at"), table_name="audit_entries")
     op.drop_index(op.f("ix_audit_entries_agency_code"), table_name="audit_entries")
