@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from axis import __version__
 from axis.api import agencies, audit, dead_letters, documents, health, inbox, metrics
 from axis.api.problems import install_problem_handlers
+from axis.audit.checkpoints import Checkpointer
 from axis.audit.writer import write_forever
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
@@ -25,7 +26,7 @@ from axis.storage.blobs import BlobStore
 from axis.storage.database import create_engine, create_session_factory, migrate
 from axis.workers.context import WorkerContext
 from axis.workers.run import running_workers
-from signing.identity import load_axis_identity
+from signing.identity import AxisIdentity, load_axis_identity
 
 
 def create_app(settings: Settings | None = None, *, workers: bool = True) -> FastAPI:
@@ -35,13 +36,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        identity = load_axis_identity(
-            settings.dev_key_dir,
-            key_file=settings.signing_key_file,
-            certificate_file=settings.signing_certificate_file,
-            key_password=settings.signing_key_password,
-            trust_roots_file=settings.trust_roots_file,
-        )
+        identity = configured_identity(settings)
         async with connected(settings) as (context, database):
             app.state.bus = context.bus
             app.state.database = database
@@ -55,7 +50,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
                 limits=EnvelopeLimits.from_settings(settings),
                 legacy_organ_codes=settings.legacy_organ_codes,
             )
-            async with every_worker(context) if workers else nullcontext():
+            async with every_worker(context, identity) if workers else nullcontext():
                 yield
 
     app = FastAPI(title="edoc-axis", version=__version__, lifespan=lifespan)
@@ -103,13 +98,38 @@ async def run_worker_process(settings: Settings) -> None:
 async def run_audit_writer(settings: Settings) -> None:
     """The audit writer alone, until interrupted: `axis audit-writer`."""
     async with connected(settings) as (context, _):
-        await write_forever(context.bus, context.sessions)
+        writer = checkpointer(context, configured_identity(settings))
+        await write_forever(context.bus, context.sessions, writer)
+
+
+def configured_identity(settings: Settings) -> AxisIdentity:
+    """The axis's signing key and trust roots as configured (development ones otherwise)."""
+    return load_axis_identity(
+        settings.dev_key_dir,
+        key_file=settings.signing_key_file,
+        certificate_file=settings.signing_certificate_file,
+        key_password=settings.signing_key_password,
+        trust_roots_file=settings.trust_roots_file,
+    )
+
+
+def checkpointer(context: WorkerContext, identity: AxisIdentity) -> Checkpointer:
+    settings = context.settings
+    return Checkpointer(
+        identity.signer,
+        settings.audit_origin,
+        settings.checkpoint_every_entries,
+        settings.checkpoint_interval_seconds,
+        settings.tsa_url,
+        context.http,
+    )
 
 
 @asynccontextmanager
-async def every_worker(context: WorkerContext) -> AsyncIterator[None]:
+async def every_worker(context: WorkerContext, identity: AxisIdentity) -> AsyncIterator[None]:
     """The router, delivery and retry workers and the audit writer, for `axis serve`."""
-    async with running_workers(context), background(write_forever(context.bus, context.sessions)):
+    writer = write_forever(context.bus, context.sessions, checkpointer(context, identity))
+    async with running_workers(context), background(writer):
         yield
 
 

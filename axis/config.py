@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     inbox_ack_overdue_seconds: int = Field(
         default=86_400, ge=1, description="A pull delivery not acknowledged this long is overdue."
     )
+    audit_origin: str = Field(
+        default="edoc-axis/audit",
+        description="Name of this axis's audit log in its signed checkpoints (a host/path).",
+    )
+    checkpoint_every_entries: int = Field(
+        default=1000, ge=1, description="Sign a checkpoint after this many new entries..."
+    )
+    checkpoint_interval_seconds: float = Field(
+        default=60.0, gt=0, description="...or this long after the last one, if it grew."
+    )
+    tsa_url: str | None = Field(
+        default=None, description="RFC 3161 timestamp authority that stamps each checkpoint."
+    )
     max_body_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Largest envelope accepted, in bytes."
     )

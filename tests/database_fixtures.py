@@ -22,6 +22,7 @@ from axis.storage import create_engine, migrate
 
 # Children before parents, so a plain DROP works without CASCADE surprises.
 _AXIS_TABLES = (
+    "audit_checkpoints",
     "audit_subtrees",
     "audit_entries",
     "deliveries",

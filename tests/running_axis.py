@@ -74,12 +74,14 @@ def axis_settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: 
             topic_namespace=f"test-{uuid.uuid4().hex[:12]}",
             bus_partitions=2,
             retry_delays_seconds=RETRY_DELAYS,
+            checkpoint_every_entries=5,
         )
     return Settings(
         data_dir=tmp_path,
         database_url=database_url,
         bus_partitions=2,
         retry_delays_seconds=RETRY_DELAYS,
+        checkpoint_every_entries=5,
     )
 
 

@@ -21,7 +21,7 @@ from axis.audit import merkle
 from axis.audit.tree import DatabaseLeafStore
 from axis.credentials import Principal
 from axis.problem import Problem
-from axis.storage.models import AuditEntry, Document, DocumentRecipient, Role
+from axis.storage.models import AuditCheckpoint, AuditEntry, Document, DocumentRecipient, Role
 
 router = APIRouter(tags=["audit"])
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -223,3 +223,41 @@ async def consistency(
         new_root=_b64(new_root),
         proof=[_b64(node) for node in proof],
     )
+
+
+class CheckpointView(BaseModel):
+    size: int
+    root: str
+    at: datetime
+    note: str
+    """The signed note: verify it with the axis certificate (`signing.checkpoints`)."""
+    timestamp: str | None
+    """Base64 of the RFC 3161 timestamp over the note, where a TSA is configured."""
+
+
+@router.get("/v1/audit/checkpoints")
+async def checkpoints(
+    request: Request,
+    principal: AnyPrincipal,
+    after_size: Annotated[int, Query(ge=-1)] = -1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[CheckpointView]:
+    """Signed checkpoints, oldest first (any principal: they say nothing about contents)."""
+    query = (
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.size > after_size)
+        .order_by(AuditCheckpoint.size)
+        .limit(limit)
+    )
+    async with request.app.state.sessions() as session:
+        rows = list(await session.scalars(query))
+    return [
+        CheckpointView(
+            size=row.size,
+            root=_b64(row.root),
+            at=row.at,
+            note=row.note,
+            timestamp=_b64(row.timestamp) if row.timestamp else None,
+        )
+        for row in rows
+    ]

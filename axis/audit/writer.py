@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from axis.audit.checkpoints import Checkpointer
 from axis.audit.merkle import leaf_hash
 from axis.bus import Bus, Record
 from axis.bus.topics import EVENTS
@@ -68,7 +69,9 @@ async def append_events(
     return added
 
 
-async def write_forever(bus: Bus, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def write_forever(
+    bus: Bus, sessions: async_sessionmaker[AsyncSession], checkpointer: Checkpointer
+) -> None:
     """Run until cancelled: one database transaction per batch of events, then the commit
     of their offsets. A failure reopens the consumer after a growing pause; nothing is lost
     and, being idempotent on event ids, nothing is written twice."""
@@ -82,6 +85,7 @@ async def write_forever(bus: Bus, sessions: async_sessionmaker[AsyncSession]) ->
                         await append_events(sessions, records)
                         await consumer.commit(records)
                         backoff = 0.5
+                    await checkpointer.maybe_checkpoint(sessions)
         except asyncio.CancelledError:
             raise
         except Exception:

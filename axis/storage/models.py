@@ -435,3 +435,17 @@ class AuditSubtree(Base):
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head: the log had `size` entries with this root at this time."""
+
+    __tablename__ = "audit_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text)
+    """The checkpoint as a signed note (signing/checkpoints.py): what auditors verify."""
+    timestamp: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """An RFC 3161 timestamp token over the note, when a TSA is configured."""

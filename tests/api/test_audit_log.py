@@ -7,6 +7,7 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from envelopes import document
 from running_axis import OTHER, RECIPIENT, SENDER, Axis
 from test_delivery import eventually, inbox
@@ -15,6 +16,8 @@ from axis.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
 from axis.audit.writer import append_events, canonical_entry
 from axis.bus import Record
 from axis.events import Event
+from signing.checkpoints import verify_checkpoint
+from signing.errors import SignatureError
 from signing.xmldsig import sign_envelope
 
 
@@ -117,3 +120,23 @@ async def test_tree_head_and_proofs_match_an_offline_recomputation(axis: Axis) -
     assert beyond.status_code == 404
     forbidden = await axis.request("GET", "/v1/audit/tree", SENDER)
     assert forbidden.status_code == 403
+
+
+async def test_checkpoints_are_signed_tree_heads_of_the_log(axis: Axis) -> None:
+    for n in range(2):
+        body = sign_envelope(document(SENDER, [RECIPIENT], f"checkpoint,{n}"), axis.key(SENDER))
+        assert (await axis.send(SENDER, body)).status_code == 202
+
+    async def signed() -> list[dict[str, Any]]:
+        response = await axis.request("GET", "/v1/audit/checkpoints", RECIPIENT)
+        return [c for c in response.json() if c["size"] >= 5]
+
+    latest = (await eventually(signed, "a checkpoint of 5 entries or more"))[-1]
+    certificate = axis.app.state.ingest.identity.certificate
+    checkpoint = verify_checkpoint(latest["note"], certificate, "edoc-axis/audit")
+    assert checkpoint.size == latest["size"] >= 5
+    head = await axis.request("GET", f"/v1/audit/tree?size={checkpoint.size}", "auditor")
+    assert base64.b64decode(head.json()["root"]) == checkpoint.root
+    forged = latest["note"].replace(f"\n{checkpoint.size}\n", f"\n{checkpoint.size + 1}\n")
+    with pytest.raises(SignatureError):
+        verify_checkpoint(forged, certificate, "edoc-axis/audit")

@@ -1,4 +1,4 @@
-"""The audit log: entries in log order and cached Merkle subtree hashes.
+"""The audit log: entries in log order, cached Merkle subtree hashes, signed checkpoints.
 
 Revision ID: 0003
 Revises: 0002
@@ -48,8 +48,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("level", "index", name=op.f("pk_audit_subtrees")),
     )
 
+    op.create_table(
+        "audit_checkpoints",
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("root", sa.LargeBinary(32), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("timestamp", sa.LargeBinary(), nullable=True),
+        sa.PrimaryKeyConstraint("size", name=op.f("pk_audit_checkpoints")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("audit_checkpoints")
     op.drop_table("audit_subtrees")
     op.drop_index(op.f("ix_audit_entries_event_type"), table_name="audit_entries")
     op.drop_index(op.f("ix_audit_entries_at"), table_name="audit_entries")
