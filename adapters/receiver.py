@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,10 @@ def _problem(status: int, title: str, detail: str) -> JSONResponse:
     )
 
 
+ATTEMPTS_KEPT = 10_000
+"""The receiver remembers this many recent requests (for tests and inspection), no more."""
+
+
 class PushReceiver:
     """The push endpoint as an ASGI app (`PushReceiver(...)` is itself the app).
 
@@ -120,8 +125,8 @@ class PushReceiver:
         self.delay = delay
         self.delay_first = delay_first
         self.max_body_bytes = max_body_bytes
-        self.attempts: list[PushAttempt] = []
-        """Every request answered, in order."""
+        self.attempts: deque[PushAttempt] = deque(maxlen=ATTEMPTS_KEPT)
+        """The most recent requests answered, in order (at most ATTEMPTS_KEPT)."""
         self.requests = 0
         self._lock = anyio.Lock()
         self.app = Starlette(routes=[Route(path, self._receive, methods=["POST"])])
