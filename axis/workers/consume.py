@@ -28,33 +28,42 @@ async def consume_forever(
     once (a slow one holds up no other); offsets are committed only up to the first record
     of each partition that is not done yet."""
     backoff = 0.5
+
+    def committed() -> None:
+        """Records went through: the next failure starts again from the shortest pause."""
+        nonlocal backoff
+        backoff = 0.5
+
     while True:
         try:
             async with bus.consumer(group, topics) as consumer:
                 if concurrency == 1:
-                    await _one_at_a_time(consumer, handle)
+                    await _one_at_a_time(consumer, handle, committed)
                 else:
-                    await _concurrently(consumer, handle, concurrency)
+                    await _concurrently(consumer, handle, concurrency, committed)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("worker %s failed; its records will be read again", group)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-        else:  # pragma: no cover - the loops above only end by raising
-            backoff = 0.5
 
 
-async def _one_at_a_time(consumer: Consumer, handle: Handler) -> None:
+async def _one_at_a_time(
+    consumer: Consumer, handle: Handler, committed: Callable[[], None]
+) -> None:
     while True:
         records = await consumer.getmany(max_wait=1.0)
         for record in records:
             await handle(record)
         if records:
             await consumer.commit(records)
+            committed()
 
 
-async def _concurrently(consumer: Consumer, handle: Handler, concurrency: int) -> None:
+async def _concurrently(
+    consumer: Consumer, handle: Handler, concurrency: int, committed: Callable[[], None]
+) -> None:
     in_flight: dict[TopicPartition, deque[tuple[Record, asyncio.Task[None]]]] = {}
     try:
         while True:
@@ -76,6 +85,7 @@ async def _concurrently(consumer: Consumer, handle: Handler, concurrency: int) -
                     finished.append(record)
             if finished:
                 await consumer.commit(finished)
+                committed()
     finally:
         for queue in in_flight.values():
             for _, task in queue:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import weakref
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,3 +22,9 @@ class WorkerContext:
     settings: Settings
     http: httpx.AsyncClient
     """One pooled HTTP client for every push."""
+    delivering: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    """A lock per delivery id being handled in this process (gone when nobody holds it), so
+    two requests for one delivery (a replayed router, a replay racing a retry) are handled
+    one after the other: the second finds it delivered instead of pushing it again."""

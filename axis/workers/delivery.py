@@ -11,6 +11,7 @@ conditional, and each step's audit event has a fixed id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -39,10 +40,19 @@ NOT_BEFORE_HEADER = "not-before"
 
 
 async def deliver(context: WorkerContext, record: Record) -> None:
-    """Deliver one requested delivery, unless it is no longer waiting."""
+    """Deliver one requested delivery, unless it is no longer waiting. Requests for the
+    same delivery wait for each other: checking the state and delivering is one step."""
     request = DeliveryRequested.model_validate_json(record.value)
+    lock = context.delivering.get(request.delivery_id)
+    if lock is None:
+        lock = context.delivering[request.delivery_id] = asyncio.Lock()
+    async with lock:
+        await _deliver(context, request.delivery_id)
+
+
+async def _deliver(context: WorkerContext, delivery_id: str) -> None:
     async with context.sessions() as session:
-        delivery = await session.get(Delivery, request.delivery_id)
+        delivery = await session.get(Delivery, delivery_id)
         if delivery is None or delivery.state not in WAITING:
             return
         agency = await session.get(Agency, delivery.recipient_code)

@@ -7,10 +7,13 @@ skips what is no longer waiting.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from axis.bus import Message, Record
 from axis.bus.topics import DELIVERIES
@@ -23,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 ROUTER_GROUP = "router"
 ID_NAMESPACE = uuid.UUID("0f9d6a0e-6f0b-4c55-8e55-3b1a9f5c2d70")
+COMMIT_WAIT_SECONDS = 5.0
+"""How long the router waits for the row of an accepted message to be committed."""
 
 
 def delivery_id(message_id: str, recipient: str) -> str:
@@ -71,10 +76,7 @@ async def route(context: WorkerContext, record: Record) -> None:
         logger.warning("router skips a record of unknown type %r", record_type)
         return
 
-    async with context.sessions.begin() as session:
-        ids = [delivery.id for delivery in deliveries]
-        known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
-        session.add_all(delivery for delivery in deliveries if delivery.id not in known)
+    await _save(context, deliveries)
     messages = []
     for delivery in deliveries:
         request = DeliveryRequested(delivery_id=delivery.id)
@@ -96,3 +98,26 @@ async def route(context: WorkerContext, record: Record) -> None:
         )
         messages.append(event_message(queued))
     await context.bus.publish_many(messages)
+
+
+async def _save(context: WorkerContext, deliveries: list[Delivery]) -> None:
+    """Insert the deliveries that are not there yet.
+
+    The API publishes the `accepted` record just before it commits the document's row, so
+    a router in another process may read the record first; on PostgreSQL the insert then
+    fails at once on the foreign key. Waiting a moment for that commit is much cheaper than
+    failing, which reopens the consumer (on Kafka: a rebalance of the whole group). A row
+    still missing after `COMMIT_WAIT_SECONDS` fails as before.
+    """
+    deadline = time.monotonic() + COMMIT_WAIT_SECONDS
+    while True:
+        try:
+            async with context.sessions.begin() as session:
+                ids = [delivery.id for delivery in deliveries]
+                known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
+                session.add_all(delivery for delivery in deliveries if delivery.id not in known)
+            return
+        except IntegrityError:  # the rows added are transient again: add them again
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.05)

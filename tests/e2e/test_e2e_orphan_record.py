@@ -1,0 +1,84 @@
+"""An API process that dies after the bus confirmed a document's `accepted` record but
+before its database transaction committed leaves that record on the bus with no document
+row (the sender got no answer, so it was never accepted). The router must not stop on it:
+documents accepted after it must still be delivered.
+
+Known bug, kept visible as a strict xfail: the router fails on such a record (the deliveries
+reference a document row that does not exist), reopens its consumer and reads it again,
+forever; every document behind it (one partition here, so all of them) is never routed.
+The cause is the pipeline's order (publish, then commit: axis/pipeline/ingest.py), so the
+fix belongs there. The API's death is simulated by publishing what it would have published.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from e2e_support import SENDER, Deployment, RecordingReceiver, push_agency, routed, wait_until
+from push_endpoint import serving
+
+from axis.bus.factory import create_bus
+from axis.bus.topics import DOCUMENTS
+from axis.messages import DocumentAccepted
+
+RECIPIENT = "000.00.00.H26"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the router stops on an accepted record whose document was never committed",
+)
+@pytest.mark.timeout(90)
+async def test_an_uncommitted_accepted_record_holds_up_no_routing(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'axis-data' / 'axis.sqlite3'}"
+    deployment = Deployment(
+        "embedded", tmp_path, url, extra_environment={"AXIS_BUS_PARTITIONS": "1"}
+    )
+    receiver = RecordingReceiver(tmp_path / "received")
+    try:
+        async with serving(receiver) as endpoint:
+            await deployment.register([push_agency(RECIPIENT, endpoint)])
+            [envelope] = await deployment.sign_documents([RECIPIENT], "after-orphan", 1)
+            await deployment.start_api()
+
+            # What an API publishes for a document before it commits, then dies.
+            orphan = DocumentAccepted(
+                document_id=str(uuid.uuid4()),
+                edxml_document_id="orphan,1",
+                sender=SENDER,
+                recipients=[RECIPIENT],
+                business_doc_type=0,
+                changes_document_id=None,
+                content_sha256="0" * 64,
+                receipt_sha256="1" * 64,
+                transit_sha256="2" * 64,
+                received_at=datetime.now(UTC),
+            )
+            bus = create_bus(deployment.settings())
+            await bus.start()
+            try:
+                await bus.publish(
+                    DOCUMENTS,
+                    orphan.model_dump_json().encode(),
+                    key=orphan.document_id.encode(),
+                    headers=(("type", orphan.type.encode()),),
+                )
+            finally:
+                await bus.close()
+
+            await deployment.start_worker()
+            async with deployment.client() as client:
+                accepted = await client.send_document(envelope)
+            expected = await routed(deployment, [accepted.document_id], [RECIPIENT], 20)
+
+            async def stored() -> bool:
+                return expected[RECIPIENT] <= receiver.stored_ids()
+
+            await wait_until(stored, "the document sent after the orphan delivered", 10)
+    finally:
+        await deployment.stop_all()
+        print(deployment.logs())
