@@ -19,7 +19,7 @@ from axis.bus import Message, Record
 from axis.bus.topics import DELIVERIES
 from axis.events import Event, event_message
 from axis.messages import DeliveryRequested, DocumentAccepted, StatusAccepted
-from axis.storage.models import Delivery
+from axis.storage.models import Delivery, Document, Status
 from axis.workers.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 ROUTER_GROUP = "router"
 ID_NAMESPACE = uuid.UUID("0f9d6a0e-6f0b-4c55-8e55-3b1a9f5c2d70")
 COMMIT_WAIT_SECONDS = 5.0
-"""How long the router waits for the row of an accepted message to be committed."""
+"""How long the router waits at least for the row of an accepted message to be committed."""
+ORPHAN_AFTER_SECONDS = 30.0
+"""An accepted record this old whose row is still missing was never committed."""
 
 
 def delivery_id(message_id: str, recipient: str) -> str:
@@ -76,7 +78,8 @@ async def route(context: WorkerContext, record: Record) -> None:
         logger.warning("router skips a record of unknown type %r", record_type)
         return
 
-    await _save(context, deliveries)
+    if not deliveries or not await _save(context, record, deliveries):
+        return
     messages = []
     for delivery in deliveries:
         request = DeliveryRequested(delivery_id=delivery.id)
@@ -100,24 +103,44 @@ async def route(context: WorkerContext, record: Record) -> None:
     await context.bus.publish_many(messages)
 
 
-async def _save(context: WorkerContext, deliveries: list[Delivery]) -> None:
-    """Insert the deliveries that are not there yet.
+async def _save(context: WorkerContext, record: Record, deliveries: list[Delivery]) -> bool:
+    """Insert the deliveries that are not there yet; False for an orphan record.
 
-    The API publishes the `accepted` record just before it commits the document's row, so
-    a router in another process may read the record first; on PostgreSQL the insert then
-    fails at once on the foreign key. Waiting a moment for that commit is much cheaper than
-    failing, which reopens the consumer (on Kafka: a rebalance of the whole group). A row
-    still missing after `COMMIT_WAIT_SECONDS` fails as before.
+    The API publishes the `accepted` record just before it commits the message's row, so a
+    router in another process may read the record first; on PostgreSQL the insert then
+    fails at once on the foreign key, so the router waits for that commit. An API that died
+    between the two leaves a record whose row never comes: its sender got no answer, so the
+    message was never accepted. Once the record is `ORPHAN_AFTER_SECONDS` old with still no
+    row, it is skipped (and logged), so it holds up nothing behind it.
     """
-    deadline = time.monotonic() + COMMIT_WAIT_SECONDS
+    orphan_at = max(
+        time.monotonic() + COMMIT_WAIT_SECONDS,
+        time.monotonic() + record.timestamp_ms / 1000 + ORPHAN_AFTER_SECONDS - time.time(),
+    )
     while True:
         try:
             async with context.sessions.begin() as session:
                 ids = [delivery.id for delivery in deliveries]
                 known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
                 session.add_all(delivery for delivery in deliveries if delivery.id not in known)
-            return
+            return True
         except IntegrityError:  # the rows added are transient again: add them again
-            if time.monotonic() >= deadline:
+            if time.monotonic() < orphan_at:
+                await asyncio.sleep(0.05)
+                continue
+            if await _message_exists(context, deliveries[0]):
                 raise
-            await asyncio.sleep(0.05)
+            logger.warning(
+                "skipping an accepted record at %s/%d/%d: its message was never committed",
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            return False
+
+
+async def _message_exists(context: WorkerContext, delivery: Delivery) -> bool:
+    async with context.sessions() as session:
+        if delivery.status_id is not None:
+            return await session.get(Status, delivery.status_id) is not None
+        return await session.get(Document, delivery.document_id) is not None
