@@ -116,6 +116,19 @@ def _enum_values(enum_cls: type[enum.StrEnum]) -> list[str]:
     return [member.value for member in enum_cls]
 
 
+def _string_enum(enum_cls: type[enum.StrEnum], name: str) -> Enum:
+    """An enum column as VARCHAR + CHECK (the same schema on SQLite and PostgreSQL)."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=_enum_values,
+        validate_strings=True,
+    )
+
+
 class Agency(Base):
     """A registered agency, identified by its organisation code, in a tree of parents."""
 
@@ -128,27 +141,9 @@ class Agency(Base):
         ForeignKey("agencies.code", ondelete="RESTRICT"),
         index=True,
     )
-    level: Mapped[AgencyLevel] = mapped_column(
-        Enum(
-            AgencyLevel,
-            name="level",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=_enum_values,
-            validate_strings=True,
-        )
-    )
+    level: Mapped[AgencyLevel] = mapped_column(_string_enum(AgencyLevel, "level"))
     status: Mapped[AgencyStatus] = mapped_column(
-        Enum(
-            AgencyStatus,
-            name="status",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=_enum_values,
-            validate_strings=True,
-        ),
+        _string_enum(AgencyStatus, "status"),
         default=AgencyStatus.ACTIVE,
         server_default=AgencyStatus.ACTIVE.value,
     )
@@ -313,15 +308,7 @@ class Delivery(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     transit_sha256: Mapped[str] = mapped_column(String(64))
     state: Mapped[DeliveryState] = mapped_column(
-        Enum(
-            DeliveryState,
-            name="state",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=_enum_values,
-            validate_strings=True,
-        ),
+        _string_enum(DeliveryState, "state"),
         default=DeliveryState.QUEUED,
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -379,17 +366,7 @@ class ApiToken(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
     digest: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[Role] = mapped_column(
-        Enum(
-            Role,
-            name="role",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=_enum_values,
-            validate_strings=True,
-        )
-    )
+    role: Mapped[Role] = mapped_column(_string_enum(Role, "role"))
     agency_code: Mapped[str | None] = mapped_column(
         String(ORGAN_CODE_LENGTH), ForeignKey("agencies.code", ondelete="CASCADE"), index=True
     )
