@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from axis.bus import Message
+
 
 class DocumentAccepted(BaseModel):
     """A document the axis accepted: stored, verified, receipted; to be delivered."""
@@ -49,3 +51,18 @@ class DeliveryRequested(BaseModel):
 
     type: Literal["delivery.requested"] = "delivery.requested"
     delivery_id: str
+
+
+def bus_message(
+    topic: str,
+    key: str,
+    message: DocumentAccepted | StatusAccepted | DeliveryRequested,
+    *headers: tuple[str, bytes],
+) -> Message:
+    """`message` as a record of `topic`, its `type` in a header (what consumers dispatch on)."""
+    return Message(
+        topic,
+        message.model_dump_json().encode(),
+        key.encode(),
+        (("type", message.type.encode()), *headers),
+    )

@@ -10,11 +10,10 @@ from pydantic import BaseModel, model_validator
 from sqlalchemy import select, update
 
 from axis.api.auth import require
-from axis.bus import Message
 from axis.bus.topics import DELIVERIES
 from axis.credentials import Principal
 from axis.events import Event, event_message
-from axis.messages import DeliveryRequested
+from axis.messages import DeliveryRequested, bus_message
 from axis.problem import Problem
 from axis.storage.models import Delivery, DeliveryState, Role
 
@@ -95,12 +94,7 @@ async def replay(
             )
             requested = DeliveryRequested(delivery_id=delivery.id)
             messages += [
-                Message(
-                    DELIVERIES,
-                    requested.model_dump_json().encode(),
-                    delivery.recipient_code.encode(),
-                    (("type", requested.type.encode()),),
-                ),
+                bus_message(DELIVERIES, delivery.recipient_code, requested),
                 event_message(
                     Event(
                         type="delivery.replayed",

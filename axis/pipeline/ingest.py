@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from axis.bus import Bus, BusError, Message
+from axis.bus import Bus, BusError
 from axis.bus.topics import DOCUMENTS
 from axis.edxml import (
     BusinessDocType,
@@ -40,7 +40,7 @@ from axis.edxml import (
     parse_envelope,
 )
 from axis.events import Event, event_message, publish_event
-from axis.messages import DocumentAccepted, StatusAccepted
+from axis.messages import DocumentAccepted, StatusAccepted, bus_message
 from axis.pipeline.rejection import envelope_problem, signature_problem
 from axis.problem import Problem
 from axis.storage.blobs import BlobStore
@@ -89,19 +89,25 @@ class Accepted:
 
 async def ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
     """Accept a document sent by `agency_code`, or raise `Problem` (and record why)."""
-    try:
-        return await _ingest_document(ingest, agency_code, body)
-    except Problem as rejection:
-        await record_rejection(ingest, "document.rejected", agency_code, body, rejection)
-        raise
+    return await _recording_rejections(
+        _ingest_document(ingest, agency_code, body), ingest, "document.rejected", agency_code, body
+    )
 
 
 async def ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
     """Accept a status message sent by `agency_code`, or raise `Problem` (and record why)."""
+    return await _recording_rejections(
+        _ingest_status(ingest, agency_code, body), ingest, "status.rejected", agency_code, body
+    )
+
+
+async def _recording_rejections(
+    work: Awaitable[Accepted], ingest: Ingest, event_type: str, agency_code: str, body: bytes
+) -> Accepted:
     try:
-        return await _ingest_status(ingest, agency_code, body)
+        return await work
     except Problem as rejection:
-        await record_rejection(ingest, "status.rejected", agency_code, body, rejection)
+        await record_rejection(ingest, event_type, agency_code, body, rejection)
         raise
 
 
@@ -494,12 +500,7 @@ async def _publish(
     bus: Bus, key: str, accepted: DocumentAccepted | StatusAccepted, events: Sequence[Event]
 ) -> None:
     """The `accepted` record (keyed by document) and its audit events, durable in one batch."""
-    record = Message(
-        DOCUMENTS,
-        accepted.model_dump_json().encode(),
-        key.encode(),
-        (("type", accepted.type.encode()),),
-    )
+    record = bus_message(DOCUMENTS, key, accepted)
     await bus.publish_many([record, *(event_message(event) for event in events)])
 
 

@@ -22,10 +22,10 @@ from sqlalchemy import update
 
 from adapters.file_drop import drop_delivery
 from adapters.http_push import PushOutcome, push
-from axis.bus import Message, Record
+from axis.bus import Record
 from axis.bus.topics import RETRY_TIERS
 from axis.events import Event, event_message, publish_event
-from axis.messages import DeliveryRequested
+from axis.messages import DeliveryRequested, bus_message
 from axis.registry import PushDelivery, RetryPolicy
 from axis.storage.models import Agency, Delivery, DeliveryState, utcnow
 from axis.workers.context import WorkerContext
@@ -133,11 +133,8 @@ async def _schedule_retry(
         )
         await context.bus.publish_many(
             [
-                Message(
-                    tier,
-                    request.model_dump_json().encode(),
-                    delivery.recipient_code.encode(),
-                    (("type", request.type.encode()), (NOT_BEFORE_HEADER, not_before)),
+                bus_message(
+                    tier, delivery.recipient_code, request, (NOT_BEFORE_HEADER, not_before)
                 ),
                 event_message(attempted),
                 event_message(retrying),

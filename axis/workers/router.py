@@ -15,10 +15,10 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from axis.bus import Message, Record
+from axis.bus import Record
 from axis.bus.topics import DELIVERIES
 from axis.events import Event, event_message
-from axis.messages import DeliveryRequested, DocumentAccepted, StatusAccepted
+from axis.messages import DeliveryRequested, DocumentAccepted, StatusAccepted, bus_message
 from axis.storage.models import Delivery, Document, Status
 from axis.workers.context import WorkerContext
 
@@ -83,14 +83,7 @@ async def route(context: WorkerContext, record: Record) -> None:
     messages = []
     for delivery in deliveries:
         request = DeliveryRequested(delivery_id=delivery.id)
-        messages.append(
-            Message(
-                DELIVERIES,
-                request.model_dump_json().encode(),
-                delivery.recipient_code.encode(),
-                (("type", request.type.encode()),),
-            )
-        )
+        messages.append(bus_message(DELIVERIES, delivery.recipient_code, request))
         queued = Event(
             id=event_id(delivery.id, "queued"),
             type="delivery.queued",

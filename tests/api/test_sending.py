@@ -177,8 +177,8 @@ async def test_refusals_are_problems_and_the_server_keeps_serving(axis: Axis) ->
     await refused(403, "agency_suspended", SENDER, signed_document(axis))
 
     token = axis.tokens[RECIPIENT]
-    tokens = await axis.request("GET", "/v1/agencies", RECIPIENT)
-    assert tokens.status_code == 200
+    before_revocation = await axis.request("GET", "/v1/agencies", RECIPIENT)
+    assert before_revocation.status_code == 200
     async with axis.app.state.sessions.begin() as session:
         principal = await authenticate(session, token)
         assert principal is not None
