@@ -37,7 +37,8 @@ class AuditEntryView(BaseModel):
     document_id: str | None
     agency_code: str | None
     event: dict[str, Any]
-    """The event itself, parsed from the exact bytes the leaf hash covers."""
+    """The event itself, parsed from the entry: the exact bytes the leaf hash covers are
+    `{"event": <this>, "position": <position>}` as canonical JSON (`axis.audit.writer`)."""
 
 
 class AuditPage(BaseModel):
@@ -54,7 +55,7 @@ def _view(entry: AuditEntry) -> AuditEntryView:
         at=entry.at,
         document_id=entry.document_id,
         agency_code=entry.agency_code,
-        event=json.loads(entry.entry),
+        event=json.loads(entry.entry)["event"],
     )
 
 

@@ -29,11 +29,13 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "CachedMemoryLeafStore",
+    "CompactRange",
     "LeafStore",
     "MemoryLeafStore",
     "MerkleTree",
     "SubtreeCache",
     "consistency_proof",
+    "frontier",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -279,6 +281,14 @@ async def root(store: LeafStore, size: int) -> bytes:
     return (await _range_hashes(store, size, [(0, size)]))[0]
 
 
+async def frontier(store: LeafStore, size: int) -> list[bytes]:
+    """The hashes of the complete subtrees that make up D[0:size], left to right (largest
+    first): all a `CompactRange` needs to go on appending from `size`."""
+    _check_size(size, "size")
+    reader = _StoreReader(store, size)
+    return [await reader.node(*node) for node in _range_nodes(0, size)]
+
+
 async def inclusion_proof(store: LeafStore, index: int, size: int) -> list[bytes]:
     """PATH(index, D[0:size]) (RFC 9162 section 2.1.3.1), from the leaf up; 0 <= index < size."""
     _check_size(size, "size")
@@ -440,6 +450,45 @@ class CachedMemoryLeafStore(MemoryLeafStore):
     def reset_counts(self) -> None:
         """Zero every counter, to measure one call."""
         self.leaf_reads = self.leaves_read = self.subtree_reads = self.subtree_writes = 0
+
+
+class CompactRange:
+    """The tree of D[0:size] kept as the hashes of its complete subtrees only (at most
+    log2(size) of them): append leaf hashes one by one and ask for the root at any point, in
+    constant memory. What `axis audit verify` streams a bundle of millions of entries through.
+    """
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        """Start at `size` from its `frontier` (checked to have one hash per subtree)."""
+        _check_size(size, "size")
+        expected = len(_range_nodes(0, size))
+        if len(hashes) != expected:
+            raise ValueError(f"a tree of {size} leaves has {expected} subtrees, not {len(hashes)}")
+        for digest in hashes:
+            _check_hash(digest, "subtree hash")
+        self.size = size
+        self._subtrees = [
+            (1 << level, digest)
+            for (level, _), digest in zip(_range_nodes(0, size), hashes, strict=True)
+        ]
+
+    def append(self, digest: bytes) -> None:
+        """Add the next leaf hash, merging the complete subtrees it completes."""
+        subtrees = self._subtrees
+        width = 1
+        while subtrees and subtrees[-1][0] == width:
+            digest = _sha256(b"\x01" + subtrees.pop()[1] + digest).digest()
+            width *= 2
+        subtrees.append((width, digest))
+        self.size += 1
+
+    def hashes(self) -> list[bytes]:
+        """The frontier: the complete subtree hashes, left to right."""
+        return [digest for _, digest in self._subtrees]
+
+    def root(self) -> bytes:
+        """MTH(D[0:size])."""
+        return _fold(self.hashes()) if self._subtrees else EMPTY_ROOT
 
 
 class MerkleTree:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.audit.checkpoints import Checkpointer
+from axis.audit.entries import audit_entry
 from axis.audit.merkle import leaf_hash
 from axis.bus import Bus, Record
 from axis.bus.topics import EVENTS
@@ -27,12 +28,6 @@ from axis.storage.models import AuditEntry
 logger = logging.getLogger(__name__)
 
 AUDIT_GROUP = "audit-writer"
-
-
-def canonical_entry(event: dict[str, object]) -> bytes:
-    """The event as canonical JSON (RFC 8785 style: sorted keys, no insignificant
-    whitespace, UTF-8): the same event is always the same bytes, whoever serialises it."""
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def append_events(
@@ -52,7 +47,7 @@ async def append_events(
             if event["id"] in known:
                 continue
             known.add(event["id"])
-            entry = canonical_entry(event)
+            entry = audit_entry(size + added, event)
             session.add(
                 AuditEntry(
                     position=size + added,

@@ -386,8 +386,8 @@ class ApiToken(Base):
 class AuditEntry(Base):
     """One event in the audit log, at its leaf position of the Merkle tree.
 
-    `entry` is the event as canonical JSON (sorted keys, no spaces, UTF-8): the exact bytes
-    the leaf hash covers, so anyone can recompute the tree from an export.
+    `entry` is `{"event": ..., "position": ...}` as canonical JSON (axis.audit.writer): the
+    exact bytes the leaf hash covers, so anyone can recompute the tree from an export.
     """
 
     __tablename__ = "audit_entries"

@@ -12,8 +12,9 @@ from envelopes import document
 from running_axis import OTHER, RECIPIENT, SENDER, Axis
 from test_delivery import eventually, inbox
 
+from axis.audit.entries import audit_entry
 from axis.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
-from axis.audit.writer import append_events, canonical_entry
+from axis.audit.writer import append_events
 from axis.bus import Record
 from axis.events import Event
 from signing.checkpoints import verify_checkpoint
@@ -90,7 +91,7 @@ async def test_tree_head_and_proofs_match_an_offline_recomputation(axis: Axis) -
         return found if len(found) >= 12 else None  # 3 x (received, verified, accepted, ...)
 
     logged = await eventually(entries, "the events in the log")
-    offline = MerkleTree.from_entries(canonical_entry(e["event"]) for e in logged)
+    offline = MerkleTree.from_entries(audit_entry(e["position"], e["event"]) for e in logged)
     size = len(logged)
 
     head = (await axis.request("GET", f"/v1/audit/tree?size={size}", "auditor")).json()
