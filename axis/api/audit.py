@@ -1,4 +1,5 @@
-"""The auditor's view of the audit log: search entries and read a document's timeline.
+"""The auditor's view of the audit log: search entries, read a document's timeline, get
+proofs and checkpoints, export a range for offline verification.
 
 Auditors and operators read every entry; an agency reads the entries about documents it
 sent or received, and nothing else (the rest looks like nothing at all).
@@ -6,22 +7,23 @@ sent or received, and nothing else (the rest looks like nothing at all).
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import or_, select
 
 from axis.api.auth import current_principal, require
 from axis.audit import merkle
+from axis.audit.bundle import BundleRangeError, b64, bundle_lines, bundle_range, log_size
 from axis.audit.tree import DatabaseLeafStore
 from axis.credentials import Principal
 from axis.problem import Problem
 from axis.storage.models import AuditCheckpoint, AuditEntry, Document, DocumentRecipient, Role
+from signing.keys import certificate_pem
 
 router = APIRouter(tags=["audit"])
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -123,15 +125,6 @@ async def timeline(
     return [_view(entry) for entry in entries]
 
 
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode()
-
-
-async def _log_size(session: AsyncSession) -> int:
-    last = await session.scalar(select(func.max(AuditEntry.position)))
-    return 0 if last is None else int(last) + 1
-
-
 def _size_within(size: int | None, log_size: int) -> int:
     if size is None:
         return log_size
@@ -168,8 +161,8 @@ async def tree_head(
 ) -> TreeHead:
     """The root hash of the log (or of its first `size` entries)."""
     async with request.app.state.sessions.begin() as session:
-        size = _size_within(size, await _log_size(session))
-        return TreeHead(size=size, root=_b64(await merkle.root(DatabaseLeafStore(session), size)))
+        size = _size_within(size, await log_size(session))
+        return TreeHead(size=size, root=b64(await merkle.root(DatabaseLeafStore(session), size)))
 
 
 @router.get("/v1/audit/proofs/inclusion")
@@ -186,7 +179,7 @@ async def inclusion(
         )
         if entry is None:
             raise Problem(404, "entry_not_found", "No such entry", f"no entry at {position}")
-        size = _size_within(size, await _log_size(session))
+        size = _size_within(size, await log_size(session))
         if position >= size:
             raise Problem(422, "not_in_tree", "Not in that tree", f"{position} >= size {size}")
         store = DatabaseLeafStore(session)
@@ -195,9 +188,9 @@ async def inclusion(
     return InclusionProof(
         position=position,
         size=size,
-        leaf_hash=_b64(entry.leaf_hash),
-        root=_b64(root),
-        proof=[_b64(node) for node in proof],
+        leaf_hash=b64(entry.leaf_hash),
+        root=b64(root),
+        proof=[b64(node) for node in proof],
     )
 
 
@@ -210,7 +203,7 @@ async def consistency(
 ) -> ConsistencyProof:
     """Proof that the log of `old_size` entries is a prefix of the log of `new_size`."""
     async with request.app.state.sessions.begin() as session:
-        new_size = _size_within(new_size, await _log_size(session))
+        new_size = _size_within(new_size, await log_size(session))
         if old_size > new_size:
             raise Problem(422, "sizes_reversed", "Sizes reversed", "old_size > new_size")
         store = DatabaseLeafStore(session)
@@ -220,9 +213,9 @@ async def consistency(
     return ConsistencyProof(
         old_size=old_size,
         new_size=new_size,
-        old_root=_b64(old_root),
-        new_root=_b64(new_root),
-        proof=[_b64(node) for node in proof],
+        old_root=b64(old_root),
+        new_root=b64(new_root),
+        proof=[b64(node) for node in proof],
     )
 
 
@@ -255,10 +248,51 @@ async def checkpoints(
     return [
         CheckpointView(
             size=row.size,
-            root=_b64(row.root),
+            root=b64(row.root),
             at=row.at,
             note=row.note,
-            timestamp=_b64(row.timestamp) if row.timestamp else None,
+            timestamp=b64(row.timestamp) if row.timestamp else None,
         )
         for row in rows
     ]
+
+
+@router.get(
+    "/v1/audit/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+async def export(
+    request: Request,
+    principal: Auditor,
+    start: Annotated[int, Query(alias="from", ge=0)] = 0,
+    end: Annotated[int | None, Query(alias="to", ge=1)] = None,
+) -> StreamingResponse:
+    """Entries `from` up to `to` (exclusive; default: all) as a bundle of JSON lines, with
+    the checkpoints and consistency proofs that let `axis audit verify` check it offline
+    (axis/audit/bundle.py describes the format). The range ends at the last checkpoint
+    within it, so that a signature covers every entry; the bundle's first line says where."""
+    origin = request.app.state.settings.audit_origin
+    async with request.app.state.sessions() as session:
+        try:
+            span = await bundle_range(session, origin, start, end)
+        except BundleRangeError as exc:
+            raise Problem(404, "nothing_signed", "No signed entries there", str(exc)) from exc
+    filename = f"audit-{span.start}-{span.end}.jsonl"
+    return StreamingResponse(
+        bundle_lines(request.app.state.sessions, span),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/v1/audit/certificate",
+    response_class=Response,
+    responses={200: {"content": {"application/pem-certificate-chain": {}}}},
+)
+async def certificate(request: Request, principal: AnyPrincipal) -> Response:
+    """The axis certificate that checkpoints and receipts are signed under, in PEM: all an
+    auditor needs to verify a bundle offline."""
+    pem = certificate_pem(request.app.state.ingest.identity.certificate)
+    return Response(pem, media_type="application/pem-certificate-chain")

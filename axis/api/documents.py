@@ -17,6 +17,8 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from axis.api.auth import current_principal, require
+from axis.audit.bundle import b64
+from axis.audit.proofs import logged_acceptance
 from axis.credentials import Principal
 from axis.pipeline.ingest import (
     Accepted,
@@ -296,13 +298,45 @@ async def read_document(
     return view
 
 
+class LoggedAcceptance(BaseModel):
+    """Where the acceptance stands in the audit log, with the proof that it is there."""
+
+    position: int
+    entry: str
+    """Base64 of the log entry (canonical JSON); its leaf hash is SHA-256(0x00 || entry)."""
+    leaf_hash: str
+    size: int
+    root: str
+    proof: list[str]
+    """RFC 9162 inclusion proof of the entry in the tree of `size` entries, base64 hashes."""
+    checkpoint: str | None
+    """The axis's signed note for that tree (signing/checkpoints.py); None while no
+    checkpoint covers the entry yet: the proof is then against the current tree head."""
+
+
+class ReceiptWithProof(BaseModel):
+    receipt: str
+    """The signed XML receipt, exactly as `Accept: application/xml` returns it."""
+    audit: LoggedAcceptance | None
+    """None until the audit writer has logged the acceptance."""
+
+
 @router.get(
     "/v1/documents/{document_id}/receipt",
     response_class=Response,
-    responses={200: {"content": {"application/xml": {}}}},
+    responses={
+        200: {
+            "content": {
+                "application/xml": {},
+                "application/json": {"schema": ReceiptWithProof.model_json_schema()},
+            }
+        }
+    },
 )
 async def read_receipt(request: Request, document_id: str, principal: AnyPrincipal) -> Response:
-    """The axis's signed XML receipt (verifiable with `xmlsec1` and the axis certificate)."""
+    """The axis's signed XML receipt (verifiable with `xmlsec1` and the axis certificate).
+    With `Accept: application/json`, the receipt and where its acceptance stands in the
+    audit log, with an inclusion proof."""
     async with request.app.state.sessions() as session:
         status = await session.get(Status, document_id)
     if status is not None:
@@ -310,7 +344,28 @@ async def read_receipt(request: Request, document_id: str, principal: AnyPrincip
         receipt_sha256 = status.receipt_sha256
     else:
         receipt_sha256 = (await _visible_document(request, document_id, principal)).receipt_sha256
-    return Response(await request.app.state.blobs.get(receipt_sha256), media_type="application/xml")
+    receipt = await request.app.state.blobs.get(receipt_sha256)
+    if "application/json" not in request.headers.get("accept", ""):
+        return Response(receipt, media_type="application/xml")
+    async with request.app.state.sessions.begin() as session:
+        if status is not None:
+            logged = await logged_acceptance(session, status.document_id, status.id)
+        else:
+            logged = await logged_acceptance(session, document_id)
+    audit = None
+    if logged is not None:
+        audit = LoggedAcceptance(
+            position=logged.position,
+            entry=b64(logged.entry),
+            leaf_hash=b64(logged.leaf_hash),
+            size=logged.size,
+            root=b64(logged.root),
+            proof=[b64(node) for node in logged.proof],
+            checkpoint=logged.checkpoint,
+        )
+    return JSONResponse(
+        ReceiptWithProof(receipt=receipt.decode(), audit=audit).model_dump(mode="json")
+    )
 
 
 def _encode_cursor(document: Document) -> str:

@@ -8,12 +8,14 @@ import json
 from typing import Any
 
 import pytest
+from cryptography import x509
 from envelopes import document
 from running_axis import OTHER, RECIPIENT, SENDER, Axis
 from test_delivery import eventually, inbox
 
 from axis.audit.entries import audit_entry
-from axis.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
+from axis.audit.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from axis.audit.verify import BundleVerifier, Finding, Report
 from axis.audit.writer import append_events
 from axis.bus import Record
 from axis.events import Event
@@ -141,3 +143,72 @@ async def test_checkpoints_are_signed_tree_heads_of_the_log(axis: Axis) -> None:
     forged = latest["note"].replace(f"\n{checkpoint.size}\n", f"\n{checkpoint.size + 1}\n")
     with pytest.raises(SignatureError):
         verify_checkpoint(forged, certificate, "edoc-axis/audit")
+
+
+async def test_an_exported_bundle_verifies_offline_with_the_axis_certificate(axis: Axis) -> None:
+    for n in range(2):
+        body = sign_envelope(document(SENDER, [RECIPIENT], f"export,{n}"), axis.key(SENDER))
+        assert (await axis.send(SENDER, body)).status_code == 202
+
+    async def signed_size() -> int | None:
+        response = await axis.request("GET", "/v1/audit/checkpoints?limit=1000", "auditor")
+        sizes = [c["size"] for c in response.json()]
+        return max(sizes) if sizes and max(sizes) >= 6 else None
+
+    size = await eventually(signed_size, "a checkpoint over both documents' first steps")
+    pem = await axis.request("GET", "/v1/audit/certificate", RECIPIENT)
+    certificate = x509.load_pem_x509_certificate(pem.content)
+
+    def verified(bundle: bytes) -> Report:
+        verifier = BundleVerifier(certificate)
+        for line in bundle.splitlines():
+            verifier.feed_line(line)
+        return verifier.finish()
+
+    whole = await axis.request("GET", "/v1/audit/export", "auditor")
+    assert whole.headers["content-type"] == "application/x-ndjson"
+    report = verified(whole.content)
+    assert report.ok, report.finding
+    assert report.entries == report.signed_size >= size and report.checkpoints >= 1
+
+    part = await axis.request("GET", f"/v1/audit/export?from=2&to={size}", "operator")
+    report = verified(part.content)
+    assert report.ok, report.finding
+    assert (report.start, report.entries) == (2, report.end - 2)
+
+    tampered = whole.content.replace(b'"position":3,', b'"position":4,', 1)
+    assert verified(tampered).finding == Finding(3, "entry 3 is missing (the next is 4)")
+
+    nothing = await axis.request("GET", "/v1/audit/export?from=1000000", "auditor")
+    assert nothing.status_code == 404
+    assert nothing.headers["content-type"] == "application/problem+json"
+    assert (await axis.request("GET", "/v1/audit/export", SENDER)).status_code == 403
+
+
+async def test_a_receipt_gains_its_audit_position_and_inclusion_proof(axis: Axis) -> None:
+    body = sign_envelope(document(SENDER, [RECIPIENT], "receipt,proof"), axis.key(SENDER))
+    document_id = (await axis.send(SENDER, body)).json()["document_id"]
+    url = f"/v1/documents/{document_id}/receipt"
+    as_json = {"Accept": "application/json"}
+    xml = await axis.request("GET", url, SENDER)
+    assert xml.headers["content-type"] == "application/xml"
+
+    async def signed_proof() -> dict[str, Any] | None:
+        response = await axis.request("GET", url, SENDER, headers=as_json)
+        audit = response.json()["audit"]
+        return response.json() if audit is not None and audit["checkpoint"] else None
+
+    receipt = await eventually(signed_proof, "the acceptance logged under a checkpoint")
+    assert receipt["receipt"] == xml.text
+    audit = receipt["audit"]
+    entry = base64.b64decode(audit["entry"])
+    event = json.loads(entry)["event"]
+    assert (event["type"], event["document_id"]) == ("document.accepted", document_id)
+    root = base64.b64decode(audit["root"])
+    proof = [base64.b64decode(node) for node in audit["proof"]]
+    assert verify_inclusion(leaf_hash(entry), audit["position"], audit["size"], proof, root)
+    certificate = axis.app.state.ingest.identity.certificate
+    checkpoint = verify_checkpoint(audit["checkpoint"], certificate, "edoc-axis/audit")
+    assert (checkpoint.size, checkpoint.root) == (audit["size"], root)
+    other = await axis.request("GET", url, OTHER, headers=as_json)
+    assert other.status_code == 404
