@@ -1,6 +1,7 @@
 """RFC 3161 timestamps against a real TSA: Debian's `openssl ts -reply` served on loopback
 (tests/signing/tsa_support.py). Round trip, a token over other data, a token from a TSA the
-roots do not trust, and the ways a TSA or a stored token can go wrong."""
+roots do not trust, the ways a TSA or a stored token can go wrong, and stamped audit-log
+checkpoints checked offline."""
 
 from __future__ import annotations
 
@@ -9,15 +10,25 @@ import hashlib
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, decode_timestamp_response
 from signing_support import Keys
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tsa_support import LocalTsa, require_openssl, running_tsa
 
+from axis.audit.bundle import bundle_lines, bundle_range
+from axis.audit.checkpoints import Checkpointer
+from axis.audit.verify import BundleVerifier, Report
+from axis.audit.writer import append_events
+from axis.bus import Record
+from axis.events import Event
+from axis.storage.database import create_session_factory
 from signing.checkpoints import Checkpoint, sign_checkpoint
+from signing.devkeys import load_or_create_dev_keys
 from signing.errors import ErrorCode, SignatureError
 from signing.timestamps import (
     MAX_REPLY_BYTES,
@@ -275,3 +286,36 @@ def test_certificates_in_any_order(tsa: LocalTsa, token: bytes) -> None:
     for reply in orders:
         assert verify_timestamp(reply, DATA, [tsa.root])
         assert sorted_certificates(sorted_certificates(reply)) == sorted_certificates(reply)
+
+
+async def test_an_audit_bundle_of_stamped_checkpoints(
+    tsa: LocalTsa, other_tsa: LocalTsa, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The audit writer stamps each checkpoint at the configured TSA; the offline verifier
+    checks the stamps against the TSA roots it is given, and refuses another TSA's."""
+    keys = load_or_create_dev_keys(tmp_path / "keys")
+    sessions = create_session_factory(engine)
+    checkpointer = Checkpointer(keys.axis, "edoc-axis/audit", 2, 3600.0, tsa_url=tsa.url)
+    for n in range(4):
+        event = Event(type="test.step", actor="axis", data={"n": n})
+        await append_events(sessions, [Record("events", 0, n, None, event.encode())])
+        if n % 2:
+            async with sessions.begin() as session:
+                await checkpointer.checkpoint(session, n + 1)
+    async with sessions() as session:
+        span = await bundle_range(session, "edoc-axis/audit", 0, None)
+    bundle = [line async for line in bundle_lines(sessions, span)]
+
+    def verified(*roots: LocalTsa) -> Report:
+        verifier = BundleVerifier(keys.axis.certificate, tsa_roots=[t.root for t in roots])
+        for line in bundle:
+            verifier.feed_line(line)
+        return verifier.finish()
+
+    stamped = verified(tsa)
+    assert stamped.ok and stamped.timestamps_verified == 2
+    unchecked = verified()
+    assert unchecked.ok and unchecked.timestamps_unchecked == 2
+    refused = verified(other_tsa).finding
+    assert refused is not None and refused.position == 2
+    assert refused.reason.startswith("checkpoint 2's timestamp")
