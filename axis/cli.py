@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
-from collections.abc import Awaitable, Callable
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -13,12 +16,25 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axis.app import create_app, run_audit_writer, run_worker_process
+from axis.bus import BusError
+from axis.bus.factory import create_bus
+from axis.bus.topics import ensure_topics
 from axis.config import Settings
-from axis.credentials import CredentialError, create_token, list_tokens, revoke_token
+from axis.credentials import (
+    CredentialError,
+    create_token,
+    list_tokens,
+    revoke_token,
+    token_event,
+)
+from axis.events import Event, Origin, publish_events
 from axis.registry import (
     CertificateRecord,
     RegistryError,
     add_certificate,
+    agency_counts,
+    agency_events,
+    certificate_event,
     directory,
     read_agency_file,
     save_agencies,
@@ -46,6 +62,40 @@ async def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
             return await work(session)
     finally:
         await engine.dispose()
+
+
+def _cli_origin() -> Origin:
+    """Who runs this command (`cli:<user name>`) and on which host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment and no passwd entry
+        user = f"uid-{os.getuid()}"
+    return Origin(f"cli:{user}", socket.gethostname())
+
+
+async def _recorded(
+    work: Callable[[AsyncSession, Origin], Awaitable[tuple[T, Sequence[Event]]]],
+) -> T:
+    """Run `work` in one transaction on the configured database and publish the audit
+    events it returns on the configured bus before the transaction commits, as the API
+    does: a change the bus cannot record is not made (`BusError`)."""
+    settings = Settings()
+
+    async def then_publish(session: AsyncSession) -> T:
+        result, events = await work(session, _cli_origin())
+        await publish_events(bus, events)
+        return result
+
+    bus = create_bus(settings)
+    try:
+        await bus.start()
+        try:
+            await ensure_topics(bus, settings.bus_partitions)
+            return await _in_session(then_publish)
+        finally:
+            await bus.close()
+    except BusError as exc:
+        raise BusError(f"{exc} (nothing was changed)") from exc
 
 
 def _fail(message: str) -> NoReturn:
@@ -107,13 +157,13 @@ def tokens_create(
 ) -> None:
     """Create a token and print it once: only its digest is kept."""
 
-    async def create(session: AsyncSession) -> tuple[str, str]:
+    async def create(session: AsyncSession, origin: Origin) -> tuple[tuple[str, str], list[Event]]:
         token, secret = await create_token(session, role, agency, label)
-        return token.id, secret
+        return (token.id, secret), [token_event("token.created", token, origin)]
 
     try:
-        token_id, secret = asyncio.run(_in_session(create))
-    except CredentialError as exc:
+        token_id, secret = asyncio.run(_recorded(create))
+    except (CredentialError, BusError) as exc:
         _fail(str(exc))
     typer.echo(f"id: {token_id}\ntoken: {secret}\n(store it now: it is not shown again)")
 
@@ -133,12 +183,15 @@ def tokens_list() -> None:
 def tokens_revoke(token_id: str) -> None:
     """Revoke a token for good; requests with it get 401 from now on."""
 
-    async def revoke(session: AsyncSession) -> None:
-        await revoke_token(session, token_id)
+    async def revoke(session: AsyncSession, origin: Origin) -> tuple[None, list[Event]]:
+        token = await revoke_token(session, token_id)
+        if not session.is_modified(token):  # revoked before: nothing changes now
+            return None, []
+        return None, [token_event("token.revoked", token, origin)]
 
     try:
-        asyncio.run(_in_session(revoke))
-    except CredentialError as exc:
+        asyncio.run(_recorded(revoke))
+    except (CredentialError, BusError) as exc:
         _fail(str(exc))
     typer.echo(f"revoked {token_id}")
 
@@ -146,10 +199,15 @@ def tokens_revoke(token_id: str) -> None:
 @agencies.command("import")
 def agencies_import(path: Path) -> None:
     """Create or update the agencies in a JSON or CSV file, all or none."""
+
+    async def save(session: AsyncSession, origin: Origin) -> tuple[dict[str, int], list[Event]]:
+        changes = await save_agencies(session, records)
+        return agency_counts(changes), agency_events(changes, origin)
+
     try:
         records = read_agency_file(path)
-        counts = asyncio.run(_in_session(lambda session: save_agencies(session, records)))
-    except (RegistryError, OSError) as exc:
+        counts = asyncio.run(_recorded(save))
+    except (RegistryError, OSError, BusError) as exc:
         _fail(str(exc))
     typer.echo(f"{counts['created']} created, {counts['updated']} updated")
 
@@ -157,14 +215,17 @@ def agencies_import(path: Path) -> None:
 @agencies.command("certificate")
 def agencies_certificate(code: str, pem_file: Path) -> None:
     """Register a signing certificate (PEM file) for agency CODE."""
+
+    async def register(session: AsyncSession, origin: Origin) -> tuple[str, list[Event]]:
+        certificate = await add_certificate(session, code, record)
+        return certificate.fingerprint_sha256, [certificate_event(certificate, origin)]
+
     try:
         record = CertificateRecord(pem=pem_file.read_text())
-        certificate = asyncio.run(
-            _in_session(lambda session: add_certificate(session, code, record))
-        )
-    except (RegistryError, OSError, ValueError) as exc:
+        fingerprint = asyncio.run(_recorded(register))
+    except (RegistryError, OSError, ValueError, BusError) as exc:
         _fail(str(exc))
-    typer.echo(f"registered {certificate.fingerprint_sha256} for {code}")
+    typer.echo(f"registered {fingerprint} for {code}")
 
 
 @agencies.command("list")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axis.events import Event, Origin
 from axis.storage.models import Agency, ApiToken, Role, utcnow
 
 TOKEN_PREFIX = "axt_"
@@ -58,6 +59,17 @@ async def revoke_token(session: AsyncSession, token_id: str) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
     return token
+
+
+def token_event(event_type: str, token: ApiToken, origin: Origin) -> Event:
+    """`token.created` or `token.revoked`: the token's id, role, agency and label, never
+    its secret nor its digest."""
+    data: dict[str, object] = {"token_id": token.id, "role": Role(token.role).value}
+    if token.label:
+        data["label"] = token.label
+    if token.revoked_at is not None:
+        data["revoked_at"] = token.revoked_at.isoformat()
+    return origin.event(event_type, token.agency_code, **data)
 
 
 async def list_tokens(session: AsyncSession) -> list[ApiToken]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +27,8 @@ class Event(BaseModel):
     type: str
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     actor: str | None = None
-    """Who caused it: `agency:<code>`, `operator:<token id>`, `auditor:<token id>`, `axis`."""
+    """Who caused it: `agency:<code>`, `operator:<token id>`, `auditor:<token id>`,
+    `cli:<user name>`, `axis`."""
     document_id: str | None = None
     agency_code: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
@@ -46,3 +49,28 @@ async def publish_event(bus: Bus, event: Event) -> Position:
     """Publish `event`; returns once the bus holds it durably."""
     [position] = await bus.publish_many([event_message(event)])
     return position
+
+
+async def publish_events(bus: Bus, events: Sequence[Event]) -> None:
+    """Publish `events` in one batch (nothing for none); returns once the bus holds them."""
+    if events:
+        await bus.publish_many([event_message(event) for event in events])
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who changed the registry or the tokens by hand, and from where."""
+
+    actor: str
+    """`operator:<token id>` through the API, `cli:<user name>` from the command line."""
+    address: str | None
+    """The client's address through the API, the host name from the command line."""
+
+    def event(self, event_type: str, agency_code: str | None, **data: object) -> Event:
+        """An event of `event_type` by this actor; `data.from` is the address."""
+        return Event(
+            type=event_type,
+            actor=self.actor,
+            agency_code=agency_code,
+            data={"from": self.address, **data},
+        )

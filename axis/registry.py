@@ -10,14 +10,18 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axis.events import Event, Origin
 from axis.storage.models import (
     Agency,
     AgencyCertificate,
@@ -168,9 +172,80 @@ def _apply(agency: Agency, record: AgencyRecord) -> None:
     agency.unsigned_statuses = record.unsigned_statuses
 
 
-async def save_agencies(session: AsyncSession, records: Sequence[AgencyRecord]) -> dict[str, int]:
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class AgencyChange:
+    """What saving one record did: the registration before (None for a new agency) and
+    after, as flat fields (`_fields`), secrets included: never log these as they are."""
+
+    code: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+    def event(self, origin: Origin) -> Event | None:
+        """`agency.created` with the whole registration, or `agency.changed` with each
+        changed field before and after; secrets redacted. None when nothing changed."""
+        if self.before is None:
+            record = {field: _audit_value(field, value) for field, value in self.after.items()}
+            return origin.event("agency.created", self.code, record=record)
+        before, after = self.before, self.after
+        changes = {
+            field: {
+                "before": _audit_value(field, before.get(field)),
+                "after": _audit_value(field, after.get(field)),
+            }
+            for field in sorted(before.keys() | after.keys())
+            if before.get(field) != after.get(field)
+        }
+        return origin.event("agency.changed", self.code, changes=changes) if changes else None
+
+
+def agency_events(changes: Sequence[AgencyChange], origin: Origin) -> list[Event]:
+    """The audit events of a registry change by `origin` (none for what did not change)."""
+    return [event for change in changes if (event := change.event(origin)) is not None]
+
+
+def agency_counts(changes: Sequence[AgencyChange]) -> dict[str, int]:
+    """How many agencies were created and how many updated (unchanged ones included)."""
+    created = sum(change.before is None for change in changes)
+    return {"created": created, "updated": len(changes) - created}
+
+
+def _fields(agency: Agency) -> dict[str, Any]:
+    """An agency's registration as flat JSON values (`delivery.url`, ...), secrets included."""
+    return {
+        "name": agency.name,
+        "parent_code": agency.parent_code,
+        "level": AgencyLevel(agency.level).value,
+        "status": AgencyStatus(agency.status).value,
+        "allow_sha1": agency.allow_sha1,
+        "unsigned_statuses": agency.unsigned_statuses,
+        **{f"delivery.{key}": value for key, value in agency.delivery.items()},
+    }
+
+
+def _audit_value(field: str, value: Any) -> Any:
+    """`value` of `field` as the audit log may hold it: the push secret redacted, and
+    whatever in the push URL may be a credential (user info, query)."""
+    if value is None:
+        return None
+    if field == "delivery.secret":
+        return REDACTED
+    if field == "delivery.url":
+        parts = urlsplit(str(value))
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{REDACTED}@{host}" if "@" in parts.netloc else host
+        return urlunsplit(parts._replace(netloc=netloc, query=REDACTED if parts.query else ""))
+    return value
+
+
+async def save_agencies(
+    session: AsyncSession, records: Sequence[AgencyRecord]
+) -> list[AgencyChange]:
     """Create or update `records` in one transaction; parents may come after their children
-    in the input. Returns how many were created and updated."""
+    in the input. Returns what changed for each, parents first."""
     codes = [record.code for record in records]
     if len(set(codes)) != len(codes):
         raise RegistryError("the same organisation code appears twice")
@@ -179,7 +254,7 @@ async def save_agencies(session: AsyncSession, records: Sequence[AgencyRecord]) 
         for agency in await session.scalars(select(Agency).where(Agency.code.in_(codes)))
     }
     pending = {record.code: record for record in records}
-    counts = {"created": 0, "updated": 0}
+    changes: list[AgencyChange] = []
     while pending:
         ready = [
             record
@@ -193,16 +268,15 @@ async def save_agencies(session: AsyncSession, records: Sequence[AgencyRecord]) 
         for record in ready:
             await _check_parent(session, record)
             agency = known.get(record.code)
+            before = None if agency is None else _fields(agency)
             if agency is None:
                 agency = Agency(code=record.code)
                 session.add(agency)
-                counts["created"] += 1
-            else:
-                counts["updated"] += 1
             _apply(agency, record)
+            changes.append(AgencyChange(record.code, before, _fields(agency)))
             del pending[record.code]
         await session.flush()
-    return counts
+    return changes
 
 
 async def _check_parent(session: AsyncSession, record: AgencyRecord) -> None:
@@ -266,6 +340,22 @@ async def add_certificate(
     session.add(certificate)
     await session.flush()
     return certificate
+
+
+def certificate_event(certificate: AgencyCertificate, origin: Origin) -> Event:
+    """`certificate.registered`: which certificate (fingerprint, subject, issuer, serial),
+    for which agency, and its registration window."""
+    parsed = x509.load_pem_x509_certificate(certificate.pem.encode())
+    return origin.event(
+        "certificate.registered",
+        certificate.agency_code,
+        fingerprint_sha256=certificate.fingerprint_sha256,
+        subject=parsed.subject.rfc4514_string(),
+        issuer=parsed.issuer.rfc4514_string(),
+        serial_number=format(parsed.serial_number, "x"),
+        not_before=certificate.not_before.isoformat(),
+        not_after=certificate.not_after.isoformat(),
+    )
 
 
 async def directory(session: AsyncSession) -> list[DirectoryEntry]:

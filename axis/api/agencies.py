@@ -1,4 +1,9 @@
-"""The agency directory (every principal) and the operators' registry API."""
+"""The agency directory (every principal) and the operators' registry API.
+
+Every change is an audit event, published on the bus inside the change's transaction
+(after the flush, before the commit), as ingest does: a change the bus cannot record is
+not made (503), and an event whose change then fails to commit is possible but rare.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 
 from axis.api.auth import current_principal, require
 from axis.credentials import Principal
+from axis.events import Origin, publish_events
 from axis.problem import Problem
 from axis.registry import (
     AgencyNotFound,
@@ -16,7 +22,10 @@ from axis.registry import (
     DirectoryEntry,
     RegistryError,
     add_certificate,
+    agency_counts,
+    agency_events,
     agency_record,
+    certificate_event,
     directory,
     get_agency,
     save_agencies,
@@ -34,6 +43,11 @@ def _registry_problem(exc: RegistryError) -> Problem:
     return Problem(422, "registry_error", "Registry change refused", str(exc))
 
 
+def _origin(request: Request, principal: Principal) -> Origin:
+    """The operator making a change, and the address it came from."""
+    return Origin(f"operator:{principal.token_id}", request.client.host if request.client else None)
+
+
 @router.get("/v1/agencies")
 async def list_agencies(request: Request, principal: AnyPrincipal) -> list[DirectoryEntry]:
     """The directory of every registered agency, readable by any principal."""
@@ -48,7 +62,10 @@ async def import_agencies(
     """Create or update agencies in one transaction (a whole country at once if need be)."""
     try:
         async with request.app.state.sessions.begin() as session:
-            return await save_agencies(session, records)
+            changes = await save_agencies(session, records)
+            origin = _origin(request, principal)
+            await publish_events(request.app.state.bus, agency_events(changes, origin))
+            return agency_counts(changes)
     except RegistryError as exc:
         raise _registry_problem(exc) from exc
 
@@ -75,7 +92,9 @@ async def replace_agency(
     try:
         async with request.app.state.sessions.begin() as session:
             await get_agency(session, code)
-            await save_agencies(session, [record])
+            changes = await save_agencies(session, [record])
+            origin = _origin(request, principal)
+            await publish_events(request.app.state.bus, agency_events(changes, origin))
     except RegistryError as exc:
         raise _registry_problem(exc) from exc
     return record
@@ -89,6 +108,8 @@ async def register_certificate(
     try:
         async with request.app.state.sessions.begin() as session:
             certificate = await add_certificate(session, code, record)
+            event = certificate_event(certificate, _origin(request, principal))
+            await publish_events(request.app.state.bus, [event])
             return {"fingerprint_sha256": certificate.fingerprint_sha256}
     except RegistryError as exc:
         raise _registry_problem(exc) from exc
