@@ -182,6 +182,11 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         received_at=received_at,
     )
     actor = f"agency:{agency_code}"
+    accepted_data: dict[str, object] = {"recipients": recipients}
+    if signed.business is not None:
+        accepted_data["business_doc_type"] = business_doc_type
+    if changes_document_id is not None:
+        accepted_data["changes_document_id"] = changes_document_id  # what a revoke/update changes
     steps = [
         Event(type="document.received", at=received_at, actor=actor, document_id=document_id,
               agency_code=agency_code, data={"sha256": digest, "size": len(body)}),
@@ -189,7 +194,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
               agency_code=agency_code,
               data={"certificate": verified.fingerprint, "algorithm": verified.algorithm}),
         Event(type="document.accepted", actor=actor, document_id=document_id,
-              agency_code=agency_code, data={"recipients": recipients}),
+              agency_code=agency_code, data=accepted_data),
     ]  # fmt: skip
     try:
         async with ingest.sessions.begin() as session:

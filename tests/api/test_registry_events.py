@@ -1,6 +1,6 @@
 """Registry changes through the operator API are audit events, on each bus and database:
 who (`operator:<token id>`), from where (`data.from`), what changed — and never a secret.
-A change the bus cannot record is not made."""
+A change the bus cannot record is not made. An update names the document it changes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from running_axis import OTHER, RECIPIENT, SENDER, Axis
+from test_agency_systems import client, outgoing
 from test_delivery import eventually
 
+from adapters.edxml_builder import Business, BusinessDocType
 from axis.bus import BusError, Message, Position
 from axis.credentials import authenticate
 from axis.storage.models import Agency, AgencyCertificate, AgencyStatus
@@ -174,3 +176,21 @@ async def test_a_change_the_bus_cannot_record_is_not_made(axis: Axis) -> None:
         assert (other.name, other.status) == (f"Agency {OTHER}", AgencyStatus.ACTIVE)
         fingerprint = hashlib.sha256(issued.public_bytes(Encoding.DER)).hexdigest()
         assert await session.get(AgencyCertificate, fingerprint) is None
+
+
+async def test_an_update_names_the_document_it_changes(axis: Axis) -> None:
+    first_id = "000.00.00.G22,2026/11/22,120/VPCP-KGVX"
+    async with client(axis, SENDER) as vpcp:
+        sent = await vpcp.send_document(outgoing(first_id, Business(doc_type=BusinessDocType.NEW)))
+        update = Business(doc_type=BusinessDocType.UPDATE, document_id=first_id, doc_reason="x")
+        updated = await vpcp.send_document(
+            outgoing("000.00.00.G22,2026/11/22,121/VPCP-KGVX", update)
+        )
+
+    accepted = {e["document_id"]: e["data"] for e in await logged(axis, "document.accepted", 2)}
+    assert accepted[sent.document_id] == {"recipients": [RECIPIENT], "business_doc_type": 0}
+    assert accepted[updated.document_id] == {
+        "recipients": [RECIPIENT],
+        "business_doc_type": 2,
+        "changes_document_id": sent.document_id,
+    }
