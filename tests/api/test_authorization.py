@@ -57,6 +57,8 @@ async def test_authorization_matrix(axis: Axis) -> None:
         None: 401,
     }
     readers = {SENDER: 200, RECIPIENT: 200, OTHER: 404, "operator": 200, "auditor": 200, None: 401}
+    signed_in = {**{p: 200 for p in PRINCIPALS}, None: 401}
+    auditors = {SENDER: 403, RECIPIENT: 403, OTHER: 403, "operator": 200, "auditor": 200, None: 401}
     matrix: list[tuple[str, str, object, dict[str | None, int]]] = [
         ("GET", "/healthz", None, public),
         ("GET", "/readyz", None, public),
@@ -77,6 +79,16 @@ async def test_authorization_matrix(axis: Axis) -> None:
         ("GET", "/v1/documents", None, {**{p: 200 for p in PRINCIPALS}, None: 401}),
         ("GET", "/v1/documents?direction=sent", None,
          {SENDER: 200, RECIPIENT: 200, OTHER: 200, "operator": 400, "auditor": 400, None: 401}),
+        ("GET", "/v1/audit/entries", None, signed_in),
+        ("GET", f"/v1/audit/documents/{document_id}/timeline", None, readers),
+        ("GET", "/v1/audit/checkpoints", None, signed_in),
+        ("GET", "/v1/audit/certificate", None, signed_in),
+        ("GET", "/v1/audit/tree", None, auditors),
+        ("GET", "/v1/audit/proofs/consistency?old_size=0", None, auditors),
+        ("GET", "/v1/audit/proofs/inclusion?position=1000000", None,
+         {**{p: 404 for p in PRINCIPALS}, None: 401}),
+        ("GET", "/v1/audit/export?from=1000000", None,
+         {**auditors, "operator": 404, "auditor": 404}),
     ]  # fmt: skip
     failures = []
     for method, path, body, row in matrix:
