@@ -56,8 +56,11 @@ T = TypeVar("T")
 Engine = Literal["embedded", "kafka"]
 
 
-async def wait_until(check: Callable[[], Awaitable[T | None]], what: str, deadline: float) -> T:
-    """The first truthy result of `check`, polled every 50 ms for at most `deadline` s."""
+async def wait_until(
+    check: Callable[[], Awaitable[T | None]], what: str, deadline: float, *, every: float = 0.05
+) -> T:
+    """The first truthy result of `check`, polled every `every` s (50 ms) for at most
+    `deadline` s."""
     end = time.monotonic() + deadline
     while True:
         result = await check()
@@ -65,7 +68,7 @@ async def wait_until(check: Callable[[], Awaitable[T | None]], what: str, deadli
             return result
         if time.monotonic() > end:
             raise AssertionError(f"not within {deadline:.0f} s: {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
 
 
 class RecordingReceiver(PushReceiver):
@@ -243,6 +246,10 @@ class Deployment:
     async def start_worker(self) -> AxisProcess:
         """`axis worker` (it has no probe: what it does shows at the receivers)."""
         return await self._spawn("worker", "worker")
+
+    async def start_audit_writer(self) -> AxisProcess:
+        """`axis audit-writer` (no probe either: what it does shows in `audit_entries`)."""
+        return await self._spawn("audit-writer", "audit-writer")
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.processes))
