@@ -7,15 +7,21 @@ import getpass
 import json
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, BinaryIO, NoReturn, TypeVar
 
 import typer
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncSession
+from cryptography import x509
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from axis.app import create_app, run_audit_writer, run_worker_process
+from axis.app import configured_identity, create_app, run_audit_writer, run_worker_process
+from axis.audit.bundle import BundleRangeError, bundle_lines, bundle_range
+from axis.audit.verify import BundleVerifier, Report
 from axis.bus import BusError
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
@@ -52,16 +58,21 @@ agencies = typer.Typer(help="Register and list agencies.", no_args_is_help=True)
 app.add_typer(agencies, name="agencies")
 
 
-async def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction on the configured (migrated) database."""
-    url = Settings().resolved_database_url
-    await migrate_database(url)
-    engine = create_engine(url)
+@asynccontextmanager
+async def _database() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the configured database, for as long as the block runs."""
+    engine = create_engine(Settings().resolved_database_url)
     try:
-        async with create_session_factory(engine).begin() as session:
-            return await work(session)
+        yield create_session_factory(engine)
     finally:
         await engine.dispose()
+
+
+async def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction on the configured (migrated) database."""
+    await migrate_database(Settings().resolved_database_url)
+    async with _database() as sessions, sessions.begin() as session:
+        return await work(session)
 
 
 def _cli_origin() -> Origin:
@@ -237,6 +248,147 @@ def agencies_list() -> None:
             f"{entry.code:<16} {entry.level.value:<9} {state:<9} "
             f"{entry.parent_code or '-':<16} {entry.name}"
         )
+
+
+audit = typer.Typer(help="The audit log: export bundles and verify them.", no_args_is_help=True)
+app.add_typer(audit, name="audit")
+
+
+class _Progress:
+    """A line on stderr every few seconds while a long verification runs."""
+
+    def __init__(self, every_seconds: float = 2.0) -> None:
+        self.every = every_seconds
+        self.started = self.shown = time.monotonic()
+
+    def __call__(self, entries: int) -> None:
+        now = time.monotonic()
+        if now - self.shown >= self.every:
+            self.shown = now
+            rate = entries / (now - self.started)
+            typer.echo(f"checked {entries:,} entries ({rate:,.0f}/s)...", err=True)
+
+
+def _load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
+    try:
+        return [x509.load_pem_x509_certificate(path.read_bytes()) for path in paths]
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read a certificate: {exc}")
+
+
+def _print_report(report: Report) -> NoReturn:
+    """The outcome in a few lines, and the exit status: 0 verified, 1 not."""
+    typer.echo(f"log {report.origin}: entries {report.start} to {report.end}")
+    typer.echo(
+        f"checked {report.entries:,} entries and {report.checkpoints:,} checkpoints; "
+        f"proven by signatures up to {report.signed_size:,}"
+    )
+    if report.timestamps_verified or report.timestamps_unchecked:
+        typer.echo(
+            f"timestamps: {report.timestamps_verified} verified, "
+            f"{report.timestamps_unchecked} not checked (no --tsa-root)"
+        )
+    if report.unsigned:
+        typer.echo(
+            f"{report.unsigned} entries after position {report.signed_size - 1} are not "
+            "signed by a checkpoint yet"
+        )
+    if report.finding is not None:
+        typer.echo(
+            f"FAILED at position {report.finding.position}: {report.finding.reason}", err=True
+        )
+        raise typer.Exit(1)
+    typer.echo("verified")
+    raise typer.Exit(0)
+
+
+async def _verify_store(verifier: BundleVerifier, progress: _Progress) -> Report:
+    async with _database() as sessions:
+        async with sessions() as session:
+            origin = Settings().audit_origin
+            span = await bundle_range(session, origin, 0, None, signed_only=False)
+        async for line in bundle_lines(sessions, span):
+            if not verifier.feed_line(line):
+                break
+            progress(verifier.entries)
+    return verifier.finish()
+
+
+@audit.command("verify")
+def audit_verify(
+    bundle: Annotated[
+        Path | None, typer.Argument(help="A bundle from GET /v1/audit/export (- for stdin).")
+    ] = None,
+    certificate: Annotated[
+        Path | None,
+        typer.Option(
+            help="The axis certificate, PEM (default with --database: the configured one)."
+        ),
+    ] = None,
+    tsa_root: Annotated[
+        list[Path] | None, typer.Option(help="A trusted TSA root, PEM, to check timestamps.")
+    ] = None,
+    database: Annotated[
+        bool, typer.Option("--database", help="Verify the live store instead of a file.")
+    ] = False,
+) -> None:
+    """Recompute the log's tree, check every checkpoint, timestamp and proof; report the
+    first bad position and why. Exit status 0 when it all holds, 1 when not."""
+    if (bundle is None) == (not database):
+        _fail("give a BUNDLE file or --database, one of the two")
+    if certificate is not None:
+        [axis_certificate] = _load_certificates([certificate])
+    elif database:
+        axis_certificate = configured_identity(Settings()).certificate
+    else:
+        _fail("--certificate is needed to verify a bundle (GET /v1/audit/certificate)")
+    verifier = BundleVerifier(
+        axis_certificate,
+        tsa_roots=_load_certificates(tsa_root or []),
+        allow_unsigned_tail=database,
+    )
+    progress = _Progress()
+    if database:
+        _print_report(asyncio.run(_verify_store(verifier, progress)))
+    assert bundle is not None
+    try:
+        with sys.stdin.buffer if str(bundle) == "-" else bundle.open("rb") as lines:
+            for line in lines:
+                if not verifier.feed_line(line):
+                    break
+                progress(verifier.entries)
+    except OSError as exc:
+        _fail(f"cannot read {bundle}: {exc}")
+    _print_report(verifier.finish())
+
+
+@audit.command("export")
+def audit_export(
+    output: Annotated[Path, typer.Argument(help="Where to write the bundle (- for stdout).")],
+    start: Annotated[int, typer.Option("--from", min=0, help="First position.")] = 0,
+    end: Annotated[
+        int | None, typer.Option("--to", min=1, help="End position, exclusive (default: all).")
+    ] = None,
+) -> None:
+    """Write a bundle of the configured store's log, as GET /v1/audit/export does."""
+
+    async def write(stream: BinaryIO) -> None:
+        async with _database() as sessions:
+            async with sessions() as session:
+                span = await bundle_range(session, Settings().audit_origin, start, end)
+            async for line in bundle_lines(sessions, span):
+                stream.write(line)
+
+    try:
+        if str(output) == "-":
+            asyncio.run(write(sys.stdout.buffer))
+            return
+        partial = output.with_name(output.name + ".partial")
+        with partial.open("wb") as stream:
+            asyncio.run(write(stream))
+        partial.replace(output)  # whole or not at all
+    except (BundleRangeError, OSError) as exc:
+        _fail(str(exc))
 
 
 if __name__ == "__main__":
