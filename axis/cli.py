@@ -278,7 +278,8 @@ def _load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
 
 def _print_report(report: Report) -> NoReturn:
     """The outcome in a few lines, and the exit status: 0 verified, 1 not."""
-    typer.echo(f"log {report.origin}: entries {report.start} to {report.end}")
+    if report.origin is not None:
+        typer.echo(f"log {report.origin}: entries {report.start} to {report.end}")
     typer.echo(
         f"checked {report.entries:,} entries and {report.checkpoints:,} checkpoints; "
         f"proven by signatures up to {report.signed_size:,}"
