@@ -18,8 +18,8 @@ from sqlalchemy import or_, select
 
 from axis.api.auth import current_principal, require
 from axis.audit import merkle
-from axis.audit.bundle import BundleRangeError, b64, bundle_lines, bundle_range, log_size
-from axis.audit.tree import DatabaseLeafStore
+from axis.audit.bundle import BundleRangeError, b64, bundle_lines, bundle_range
+from axis.audit.tree import DatabaseLeafStore, log_size
 from axis.credentials import Principal
 from axis.problem import Problem
 from axis.storage.models import AuditCheckpoint, AuditEntry, Document, DocumentRecipient, Role

@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.audit import merkle
-from axis.audit.tree import DatabaseLeafStore
+from axis.audit.tree import DatabaseLeafStore, log_size
 from axis.storage.models import AuditCheckpoint, AuditEntry
 
 FORMAT = "edoc-axis/audit-bundle/1"
@@ -61,11 +61,6 @@ class BundleRange:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-async def log_size(session: AsyncSession) -> int:
-    last = await session.scalar(select(func.max(AuditEntry.position)))
-    return 0 if last is None else int(last) + 1
 
 
 async def bundle_range(

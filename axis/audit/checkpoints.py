@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.audit import merkle
-from axis.audit.tree import DatabaseLeafStore
-from axis.storage.models import AuditCheckpoint, AuditEntry, utcnow
+from axis.audit.tree import DatabaseLeafStore, log_size
+from axis.storage.models import AuditCheckpoint, utcnow
 from signing.checkpoints import Checkpoint, sign_checkpoint
 from signing.errors import SignatureError
 from signing.keys import CertifiedKey
@@ -33,28 +33,34 @@ class Checkpointer:
     tsa_url: str | None = None
     http: httpx.AsyncClient | None = None
     _last_size: int | None = field(default=None, init=False)
+    """The size of the last checkpoint (read from the database at the first call)."""
+    _size: int | None = field(default=None, init=False)
+    """The log's size as this writer knows it."""
     _last_time: float = field(default=0.0, init=False)
 
-    async def maybe_checkpoint(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    async def maybe_checkpoint(
+        self, sessions: async_sessionmaker[AsyncSession], appended: int = 0
+    ) -> None:
         """Sign one if the log grew by `every_entries`, or grew at all and `interval_seconds`
-        passed since the last one."""
+        passed since the last one. `appended` is what the caller added since its last call:
+        while nothing is due, the database is not touched (an idle writer takes no lock)."""
+        if self._size is not None:
+            self._size += appended
+            if not self._due(self._size):
+                return
         async with sessions.begin() as session:
             if self._last_size is None:
-                self._last_size = (
-                    await session.scalar(
-                        select(AuditCheckpoint.size).order_by(AuditCheckpoint.size.desc()).limit(1)
-                    )
-                    or 0
-                )
-            last = await session.scalar(
-                select(AuditEntry.position).order_by(AuditEntry.position.desc()).limit(1)
-            )
-            size = 0 if last is None else last + 1
-            grown = size - self._last_size
-            due = time.monotonic() - self._last_time >= self.interval_seconds
-            if grown <= 0 or (grown < self.every_entries and not due):
-                return
-            await self.checkpoint(session, size)
+                signed = await session.scalar(select(func.max(AuditCheckpoint.size)))
+                self._last_size = int(signed or 0)
+            self._size = await log_size(session)
+            if self._due(self._size):
+                await self.checkpoint(session, self._size)
+
+    def _due(self, size: int) -> bool:
+        assert self._last_size is not None
+        grown = size - self._last_size
+        waited = time.monotonic() - self._last_time >= self.interval_seconds
+        return grown > 0 and (grown >= self.every_entries or waited)
 
     async def checkpoint(self, session: AsyncSession, size: int) -> AuditCheckpoint:
         """Sign the tree head at `size` and store it (with a timestamp where configured)."""

@@ -10,8 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axis.audit import merkle
-from axis.audit.bundle import log_size
-from axis.audit.tree import DatabaseLeafStore
+from axis.audit.tree import DatabaseLeafStore, log_size
 from axis.storage.models import AuditCheckpoint, AuditEntry
 
 

@@ -3,7 +3,7 @@ subtree hashes cached in `audit_subtrees` (they never change in an append-only l
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,3 +37,9 @@ class DatabaseLeafStore:
         dialect = (await self.session.connection()).dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         await self.session.execute(insert(AuditSubtree).values(values).on_conflict_do_nothing())
+
+
+async def log_size(session: AsyncSession) -> int:
+    """How many entries the log holds."""
+    last = await session.scalar(select(func.max(AuditEntry.position)))
+    return 0 if last is None else int(last) + 1

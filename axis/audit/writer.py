@@ -76,11 +76,12 @@ async def write_forever(
             async with bus.consumer(AUDIT_GROUP, [EVENTS]) as consumer:
                 while True:
                     records = await consumer.getmany(max_wait=1.0, max_records=1000)
+                    appended = 0
                     if records:
-                        await append_events(sessions, records)
+                        appended = await append_events(sessions, records)
                         await consumer.commit(records)
                         backoff = 0.5
-                    await checkpointer.maybe_checkpoint(sessions)
+                    await checkpointer.maybe_checkpoint(sessions, appended)
         except asyncio.CancelledError:
             raise
         except Exception:
