@@ -17,6 +17,7 @@ from typing import Annotated, BinaryIO, NoReturn, TypeVar
 import typer
 import uvicorn
 from cryptography import x509
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.app import configured_identity, create_app, run_audit_writer, run_worker_process
@@ -350,7 +351,11 @@ def audit_verify(
     )
     progress = _Progress()
     if database:
-        _print_report(asyncio.run(_verify_store(verifier, progress)))
+        try:
+            report = asyncio.run(_verify_store(verifier, progress))
+        except SQLAlchemyError as exc:
+            _fail(f"cannot read the audit log: {exc.__cause__ or exc}")
+        _print_report(report)
     assert bundle is not None
     try:
         with sys.stdin.buffer if str(bundle) == "-" else bundle.open("rb") as lines:
@@ -385,9 +390,14 @@ def audit_export(
             asyncio.run(write(sys.stdout.buffer))
             return
         partial = output.with_name(output.name + ".partial")
-        with partial.open("wb") as stream:
-            asyncio.run(write(stream))
-        partial.replace(output)  # whole or not at all
+        try:
+            with partial.open("wb") as stream:
+                asyncio.run(write(stream))
+            partial.replace(output)  # whole or not at all
+        finally:
+            partial.unlink(missing_ok=True)
+    except SQLAlchemyError as exc:
+        _fail(f"cannot read the audit log: {exc.__cause__ or exc}")
     except (BundleRangeError, OSError) as exc:
         _fail(str(exc))
 

@@ -52,3 +52,14 @@ def test_a_file_that_is_no_bundle(certificate: Path) -> None:
     assert (
         "FAILED at position 0: not a bundle in the edoc-axis/audit-bundle/1 format" in result.output
     )
+
+
+def test_a_store_without_an_audit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AXIS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("AXIS_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(app, ["audit", "verify", "--database"])
+    assert result.exit_code == 2 and "cannot read the audit log" in result.output
+    result = runner.invoke(app, ["audit", "export", str(tmp_path / "bundle.jsonl")])
+    assert result.exit_code == 2 and "cannot read the audit log" in result.output
+    assert not list(tmp_path.glob("bundle.jsonl*"))
