@@ -34,9 +34,13 @@ class Event(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
     def encode(self) -> bytes:
-        return json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def canonical_json(value: object) -> bytes:
+    """Canonical JSON (RFC 8785 style: sorted keys, no insignificant whitespace, UTF-8): the
+    same value is always the same bytes, whoever serialises it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def event_message(event: Event) -> Message:

@@ -3,13 +3,7 @@ offline verifier checks."""
 
 from __future__ import annotations
 
-import json
-
-
-def canonical_json(value: object) -> bytes:
-    """Canonical JSON (RFC 8785 style: sorted keys, no insignificant whitespace, UTF-8): the
-    same value is always the same bytes, whoever serialises it."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+from axis.events import canonical_json
 
 
 def audit_entry(position: int, event: dict[str, object]) -> bytes:

@@ -28,8 +28,8 @@ from typing import Any
 from cryptography import x509
 
 from axis.audit.bundle import FORMAT
-from axis.audit.entries import canonical_json
 from axis.audit.merkle import CompactRange, leaf_hash, verify_consistency
+from axis.events import canonical_json
 from signing.checkpoints import verify_checkpoint
 from signing.errors import SignatureError
 from signing.timestamps import verify_timestamp
