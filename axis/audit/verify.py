@@ -107,7 +107,7 @@ def _int(line: dict[str, Any], key: str, position: int) -> int:
 
 @dataclass
 class BundleVerifier:
-    """Feed it the bundle's lines in order; `report()` says how far it held."""
+    """Feed it the bundle's lines in order; `finish()` says how far it held."""
 
     certificate: x509.Certificate
     origin: str | None = None
@@ -115,11 +115,11 @@ class BundleVerifier:
     tsa_roots: Sequence[x509.Certificate] = ()
     allow_unsigned_tail: bool = False
     """The live store: entries the writer has not signed yet are counted, not a failure."""
-    _report: Report = field(default_factory=Report)
-    _stage: str = "bundle"
-    _tree: CompactRange | None = None
-    _last: _Signed | None = None
-    _in_range: int = 0
+    _report: Report = field(default_factory=Report, init=False)
+    _stage: str = field(default="bundle", init=False)
+    _tree: CompactRange | None = field(default=None, init=False)
+    _last: _Signed | None = field(default=None, init=False)
+    """The last checkpoint verified (the anchor included)."""
 
     @property
     def _position(self) -> int:
@@ -227,7 +227,6 @@ class BundleVerifier:
             with_frontier = " (or the frontier)" if self._report.checkpoints == 0 and proven else ""
             self._check_root(signed.root, size, f"entries {proven} to {size - 1}{with_frontier}")
             self._check_consistency(line.get("consistency"), size, signed.root)
-            self._in_range += 1
             self._report.checkpoints += 1
             self._report.signed_size = size
         self._last = _Signed(size, signed.root, signed.time)
@@ -272,7 +271,7 @@ class BundleVerifier:
         size = self._tree.size
         if size != report.end or _int(line, "entries", size) != report.end - report.start:
             raise BadBundle(size, f"the bundle says {report.start}..{report.end}, holds to {size}")
-        if _int(line, "checkpoints", size) != self._in_range:
+        if _int(line, "checkpoints", size) != report.checkpoints:
             raise BadBundle(size, f"the bundle says {line['checkpoints']} checkpoints")
         if report.signed_size < size:
             if not self.allow_unsigned_tail:
