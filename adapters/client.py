@@ -14,7 +14,9 @@ it already accepted with 409. A document rebuilt or re-signed is other bytes, so
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +36,10 @@ from adapters.verification import (
     VerifiedDelivery,
     verify_delivery,
 )
+from axis.audit.merkle import leaf_hash, verify_inclusion
 from axis.edxml import DocumentEnvelope, EnvelopeLimits, StatusMessage
 from signing.certificates import TrustStore
+from signing.checkpoints import Checkpoint, verify_checkpoint
 from signing.errors import ErrorCode, SignatureError
 from signing.evidence import EvidenceKind, EvidenceRecord, verify_evidence
 from signing.keys import CertifiedKey
@@ -203,6 +207,17 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+@dataclass(frozen=True)
+class LoggedReceipt:
+    """A receipt and where the axis's audit log holds the acceptance, proven."""
+
+    receipt: bytes
+    position: int
+    """The acceptance's entry in the audit log."""
+    checkpoint: Checkpoint
+    """The signed tree head the entry was proven to be in."""
+
+
 class AgencyClient:
     """One agency's connection to the axis (use `async with`, or call `aclose()`).
 
@@ -338,6 +353,43 @@ class AgencyClient:
                 ErrorCode.EVIDENCE_MISMATCH, f"this is a {record.kind.value}, not a receipt"
             )
         return record
+
+    async def logged_receipt(
+        self, document_id: str, *, audit_origin: str = "edoc-axis/audit"
+    ) -> LoggedReceipt | None:
+        """The receipt with proof that the axis's audit log holds the acceptance: the
+        inclusion proof checked against a checkpoint signed by the pinned axis certificate
+        (key name `audit_origin`, the axis's AXIS_AUDIT_ORIGIN). None until a checkpoint
+        covers it; SignatureError when the proof or the checkpoint does not hold."""
+        response = await self._request(
+            "GET",
+            f"/v1/documents/{_segment(document_id)}/receipt",
+            headers={"Accept": "application/json"},
+        )
+        answer = response.json()
+        audit = answer["audit"]
+        if audit is None or audit["checkpoint"] is None:
+            return None
+        checkpoint = verify_checkpoint(audit["checkpoint"], self._pinned(), audit_origin)
+        try:
+            entry = base64.b64decode(audit["entry"], validate=True)
+            proof = [base64.b64decode(node, validate=True) for node in audit["proof"]]
+            event = json.loads(entry)["event"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SignatureError(ErrorCode.MALFORMED, f"a malformed audit answer: {exc}") from exc
+        if event["type"] not in ("document.accepted", "status.accepted") or (
+            document_id not in (event["document_id"], event["data"].get("status_id"))
+        ):
+            raise SignatureError(
+                ErrorCode.EVIDENCE_MISMATCH, f"the logged entry is about {event['document_id']}"
+            )
+        if checkpoint.size != audit["size"] or not verify_inclusion(
+            leaf_hash(entry), audit["position"], checkpoint.size, proof, checkpoint.root
+        ):
+            raise SignatureError(
+                ErrorCode.EVIDENCE_MISMATCH, "the inclusion proof does not lead to the checkpoint"
+            )
+        return LoggedReceipt(answer["receipt"].encode(), audit["position"], checkpoint)
 
     # The inbox
 

@@ -4,9 +4,13 @@ recall (13) answered with 15 — on each bus and database."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import date
+from typing import Any
 
 import httpx
+import pytest
 from running_axis import RECIPIENT, SENDER, Axis
 from test_delivery import eventually
 
@@ -25,6 +29,7 @@ from adapters.edxml_builder import (
 )
 from axis.edxml import DocumentEnvelope, StatusMessage
 from signing.certificates import RegisteredCertificate, TrustStore
+from signing.errors import SignatureError
 
 DOCUMENT_ID = "000.00.00.G22,2026/11/22,120/VPCP-KGVX"
 
@@ -88,6 +93,11 @@ async def test_document_update_statuses_and_recall(axis: Axis) -> None:
             await vpcp.receipt(sent.document_id), sent.envelope
         )
         assert verified_receipt.document_id == sent.document_id
+        logged = await eventually(
+            lambda: vpcp.logged_receipt(sent.document_id), "the acceptance under a checkpoint"
+        )
+        assert logged.receipt == await vpcp.receipt(sent.document_id)
+        assert logged.checkpoint.size > logged.position
 
         item = await next_delivery(hanoi, seen, "edoc")
         delivered = await hanoi.download(item.delivery_id)
@@ -149,3 +159,46 @@ async def test_an_update_of_an_unknown_document_is_refused(axis: Axis) -> None:
         response = await axis.send(SENDER, await vpcp.prepare_document(update))
     assert response.status_code == 422
     assert response.json()["type"] == "urn:edoc-axis:problem:changed_document_not_found"
+
+
+async def test_a_logged_receipt_that_does_not_hold_is_refused(axis: Axis) -> None:
+    async with client(axis, SENDER) as vpcp:
+        sent = await vpcp.send_document(
+            outgoing(
+                "000.00.00.G22,2026/11/22,777/VPCP-KGVX", Business(doc_type=BusinessDocType.NEW)
+            )
+        )
+    url = f"/v1/documents/{sent.document_id}/receipt"
+
+    async def signed() -> dict[str, Any] | None:
+        answer = await axis.request("GET", url, SENDER, headers={"Accept": "application/json"})
+        audit = answer.json()["audit"]
+        return answer.json() if audit and audit["checkpoint"] else None
+
+    genuine = await eventually(signed, "the acceptance under a checkpoint")
+    audit = genuine["audit"]
+    other_entry = json.loads(base64.b64decode(audit["entry"]))
+    other_entry["event"]["document_id"] = "someone else's"
+    tamperings = {
+        "another position": {"position": audit["position"] + 1},
+        "a changed proof": {"proof": [base64.b64encode(bytes(32)).decode(), *audit["proof"][1:]]},
+        "a proof that is no base64": {"proof": ["%%%", *audit["proof"][1:]]},
+        "another size": {"size": audit["size"] + 1},
+        "an entry about another document": {
+            "entry": base64.b64encode(json.dumps(other_entry).encode()).decode()
+        },
+        "an unsigned checkpoint": {"checkpoint": audit["checkpoint"].rsplit("\n\n", 1)[0]},
+    }
+    for what, change in tamperings.items():
+        answer = {**genuine, "audit": {**audit, **change}}
+        transport = httpx.MockTransport(
+            lambda request, answer=answer: httpx.Response(200, json=answer)
+        )
+        forged = AgencyClient(
+            "http://axis", "token", None, axis.app.state.ingest.identity.certificate,
+            transport=transport,
+        )  # fmt: skip
+        async with forged:
+            with pytest.raises(SignatureError):
+                await forged.logged_receipt(sent.document_id)
+                pytest.fail(f"{what} was taken")
