@@ -227,8 +227,13 @@ class KafkaConsumer(Consumer, ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer.subscribe([self._bus.full_name(t) for t in self._topics], listener=self)
         try:
             await self._consumer.start()
-        except KafkaError as exc:
-            raise BusError(f"cannot join group {self._group}: {exc!r}") from exc
+        except BaseException as exc:
+            # A start that failed or was cancelled (a worker stopping while it joins) still
+            # left the client's tasks running: stop them, or they outlive the event loop.
+            await self.stop()
+            if isinstance(exc, KafkaError):
+                raise BusError(f"cannot join group {self._group}: {exc!r}") from exc
+            raise
 
     async def stop(self) -> None:
         if self._consumer is not None:

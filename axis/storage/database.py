@@ -11,6 +11,8 @@ when one upgrades a read transaction to a write.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,22 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite connection waits for another writer before giving up."""
+
+def _use_wal(cursor: Any) -> None:
+    """Switch a new database to WAL. The switch needs the database to itself, and SQLite
+    refuses it at once ("database is locked", no busy handler) while another connection
+    holds it, as when several processes open a new file together: try again until the busy
+    timeout, as any other statement would wait."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
 
 # Any constant works: it only has to be the same in every process migrating one database.
 _MIGRATION_LOCK_KEY = zlib.crc32(b"edoc-axis:alembic-migrate")
@@ -96,7 +114,7 @@ def _create_engine(
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute(f"PRAGMA foreign_keys = {foreign_keys}")
             if on_disk:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor)
             cursor.execute("PRAGMA synchronous = FULL")
         finally:
             cursor.close()
