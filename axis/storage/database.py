@@ -37,6 +37,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite connection waits for another writer before giving up."""
 
+
 def _use_wal(cursor: Any) -> None:
     """Switch a new database to WAL. The switch needs the database to itself, and SQLite
     refuses it at once ("database is locked", no busy handler) while another connection
