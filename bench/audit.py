@@ -75,6 +75,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 from cryptography import x509
+from ingest import start_server
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -772,29 +773,6 @@ class Latencies:
     cpu_seconds: float | None = None
 
 
-def start_server(env: dict[str, str], base_url: str, log: Path) -> subprocess.Popen[bytes]:
-    """`axis serve --only-api`, once its /readyz answers 200."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "axis.cli", "serve", "--only-api"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"axis serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("axis serve was not ready within 60 s")
-
-
 def time_requests(
     client: httpx.Client, paths: list[str], expected: list[int], pid: int, what: str
 ) -> Latencies:
@@ -859,7 +837,7 @@ async def bench_search(
         "AXIS_LOG_LEVEL": "warning",
     }
     base_url = f"http://127.0.0.1:{port}"
-    process = start_server(env, base_url, work_dir / "serve.log")
+    process = start_server(env, base_url, "--only-api", log=work_dir / "serve.log")
     try:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:

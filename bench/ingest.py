@@ -119,13 +119,23 @@ async def send_all(
         return time.perf_counter() - started, latencies
 
 
-def start_server(env: dict[str, str], base_url: str) -> subprocess.Popen[bytes]:
-    """`axis serve` in its own process, once its /readyz answers 200."""
-    process = subprocess.Popen([sys.executable, "-m", "axis.cli", "serve"], env=env)
+def start_server(
+    env: dict[str, str], base_url: str, *arguments: str, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`axis serve [arguments]` in its own process (its output in `log`, if given), once its
+    /readyz answers 200."""
+    command = [sys.executable, "-m", "axis.cli", "serve", *arguments]
+    if log is None:
+        process = subprocess.Popen(command, env=env)
+    else:
+        with log.open("wb") as output:
+            process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("axis serve exited before it was ready")
+            raise RuntimeError(
+                "axis serve exited before it was ready" + (f": see {log}" if log else "")
+            )
         try:
             if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
                 return process
