@@ -7,11 +7,13 @@ not made (503), and an event whose change then fails to commit is possible but r
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from axis.api.auth import current_principal, require
+from axis.bus import BusError
 from axis.credentials import Principal
 from axis.events import Origin, publish_events
 from axis.problem import Problem
@@ -32,6 +34,8 @@ from axis.registry import (
 )
 from axis.storage.models import Role
 
+logger = logging.getLogger(__name__)
+
 router = APIRouter(tags=["agencies"])
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -46,6 +50,23 @@ def _registry_problem(exc: RegistryError) -> Problem:
 def _origin(request: Request, principal: Principal) -> Origin:
     """The operator making a change, and the address it came from."""
     return Origin(f"operator:{principal.token_id}", request.client.host if request.client else None)
+
+
+async def _refused(
+    request: Request, principal: Principal, action: str, code: str | None, exc: RegistryError
+) -> Problem:
+    """The problem for a refused change, which is an audit event too (`registry.refused`):
+    an operator's attempt counts as much as its success. Failing to record it must not hide
+    the refusal."""
+    problem = _registry_problem(exc)
+    event = _origin(request, principal).event(
+        "registry.refused", code, action=action, status=problem.status, detail=problem.detail[:500]
+    )
+    try:
+        await publish_events(request.app.state.bus, [event])
+    except BusError:
+        logger.exception("could not record a registry.refused event")
+    return problem
 
 
 @router.get("/v1/agencies")
@@ -67,7 +88,7 @@ async def import_agencies(
             await publish_events(request.app.state.bus, agency_events(changes, origin))
             return agency_counts(changes)
     except RegistryError as exc:
-        raise _registry_problem(exc) from exc
+        raise await _refused(request, principal, "import", None, exc) from exc
 
 
 @router.get("/v1/admin/agencies/{code}")
@@ -96,7 +117,7 @@ async def replace_agency(
             origin = _origin(request, principal)
             await publish_events(request.app.state.bus, agency_events(changes, origin))
     except RegistryError as exc:
-        raise _registry_problem(exc) from exc
+        raise await _refused(request, principal, "replace", code, exc) from exc
     return record
 
 
@@ -112,4 +133,4 @@ async def register_certificate(
             await publish_events(request.app.state.bus, [event])
             return {"fingerprint_sha256": certificate.fingerprint_sha256}
     except RegistryError as exc:
-        raise _registry_problem(exc) from exc
+        raise await _refused(request, principal, "certificate", code, exc) from exc

@@ -194,3 +194,25 @@ async def test_an_update_names_the_document_it_changes(axis: Axis) -> None:
         "business_doc_type": 2,
         "changes_document_id": sent.document_id,
     }
+
+
+async def test_a_refused_change_is_an_event_too(axis: Axis) -> None:
+    actor = await operator_actor(axis)
+    bad_certificate = await axis.request(
+        "POST", f"/v1/admin/agencies/{OTHER}/certificates", "operator", json={"pem": "x"}
+    )
+    assert bad_certificate.status_code == 422
+    unknown = {"code": "000.00.00.Z99", "name": "Nobody", "level": "central"}
+    not_there = await axis.request(
+        "PUT", "/v1/admin/agencies/000.00.00.Z99", "operator", json=unknown
+    )
+    assert not_there.status_code == 404
+
+    events = await logged(axis, "registry.refused", 2)
+    assert [(e["actor"], e["agency_code"], e["data"]["action"]) for e in events] == [
+        (actor, OTHER, "certificate"),
+        (actor, "000.00.00.Z99", "replace"),
+    ]
+    assert [e["data"]["status"] for e in events] == [422, 404]
+    assert events[0]["data"]["detail"] == bad_certificate.json()["detail"]
+    assert events[0]["data"]["from"] == CLIENT
