@@ -6,35 +6,20 @@ folder, flushed to disk, then renamed), so a watcher never reads half a document
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from axis.files import write_atomically
 
-def write_atomically(directory: Path, name: str, data: bytes) -> Path:
-    """Write `data` to `directory/name`, replacing any earlier file of that name."""
-    directory.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".incoming-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        target = directory / name
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    folder = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-    return target
+INCOMING_PREFIX = ".incoming-"
+"""The hidden name a file has while it is being written (watchers skip it)."""
 
 
 def drop_delivery(directory: Path, delivery_id: str, envelope: bytes, evidence: bytes) -> None:
     """The evidence first, then the envelope: a watcher that sees `<id>.edxml` finds
     `<id>.evidence.xml` beside it."""
-    write_atomically(directory, f"{delivery_id}.evidence.xml", evidence)
-    write_atomically(directory, f"{delivery_id}.edxml", envelope)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in (
+        (f"{delivery_id}.evidence.xml", evidence),
+        (f"{delivery_id}.edxml", envelope),
+    ):
+        write_atomically(directory / name, data, temporary_prefix=INCOMING_PREFIX)

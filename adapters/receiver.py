@@ -19,7 +19,6 @@ adapters.receiver:app_from_environment`.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from adapters.push_format import (
     signature_matches,
 )
 from adapters.verification import Delivered
+from axis.files import write_atomically
 
 ENVELOPE_SUFFIX = ".edxml"
 EVIDENCE_SUFFIX = ".evidence.xml"
@@ -59,25 +59,6 @@ class PushAttempt:
     attempt: int | None
     status: int
     stored: bool
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder, fsync and rename."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # the rename itself survives a crash
-    finally:
-        os.close(folder)
 
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -210,8 +191,8 @@ class PushReceiver:
         return self._ok(delivery_id, request, duplicate=False), True
 
     def _store(self, delivery_id: str, parts: PushParts) -> None:
-        _write_atomically(self.evidence_path(delivery_id), parts.evidence)
-        _write_atomically(self.envelope_path(delivery_id), parts.envelope)
+        write_atomically(self.evidence_path(delivery_id), parts.evidence)
+        write_atomically(self.envelope_path(delivery_id), parts.envelope)
 
     @staticmethod
     def _ok(delivery_id: str, request: Request, *, duplicate: bool) -> JSONResponse:

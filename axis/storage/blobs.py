@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
+
+from axis.files import fsync_directory, write_atomically
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".tmp-"
@@ -61,15 +61,6 @@ def validate_blob_id(sha256: str) -> str:
     return sha256
 
 
-def _fsync_directory(path: Path) -> None:
-    """Make a rename or a new entry in `path` durable (POSIX needs the directory fsynced)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class BlobStore:
     """Content-addressed blobs under `root` (`Settings().resolved_blob_dir`).
 
@@ -108,19 +99,8 @@ class BlobStore:
         if self._holds(final, sha256):
             return sha256  # already stored (a retry); a damaged copy is rewritten below
         self._make_dirs(final.parent)
-        # Same directory as the final name, so the rename is atomic (one file system).
-        # mkstemp creates the file 0600: these are other agencies' official documents.
-        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=final.parent)
-        try:
-            with os.fdopen(fd, "wb") as temp_file:
-                temp_file.write(data)
-                temp_file.flush()
-                os.fsync(temp_file.fileno())
-            os.replace(temp_name, final)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        _fsync_directory(final.parent)
+        # Created 0600: these are other agencies' official documents.
+        write_atomically(final, data, temporary_prefix=TEMP_PREFIX)
         return sha256
 
     def get_sync(self, sha256: str, *, verify: bool = True) -> bytes:
@@ -170,4 +150,4 @@ class BlobStore:
             directory = directory.parent
         shard.mkdir(parents=True, exist_ok=True)
         for created in reversed(missing):
-            _fsync_directory(created.parent)
+            fsync_directory(created.parent)

@@ -1,0 +1,42 @@
+"""Files that appear whole or not at all, and stay after a crash: blobs, file-drop
+deliveries, what a push receiver stores.
+
+Why one place: the order matters and is easy to get subtly wrong. The bytes go to a
+temporary name in the same folder (so the rename is atomic: one file system), are fsynced,
+renamed over the final name, and then the folder is fsynced (POSIX makes a rename durable
+only then). A reader of the folder sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a rename or a new entry in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes, *, temporary_prefix: str | None = None) -> None:
+    """Write `data` to `path` (whose folder exists), replacing any earlier file.
+
+    The temporary file is created 0600 and named `temporary_prefix` + random (by default
+    `.<name>.`, hidden), so that watchers and sweepers can tell it apart."""
+    prefix = temporary_prefix if temporary_prefix is not None else f".{path.name}."
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
