@@ -9,6 +9,17 @@ from lxml import etree
 SAMPLES = Path(__file__).parent / "edxml" / "samples"
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 
+AUDIT_TRAIL = [
+    "document.received",
+    "document.verified",
+    "document.accepted",
+    "delivery.queued",
+    "delivery.delivered",
+    "delivery.acked",
+]
+"""The event types of one document's audit timeline, in order, from receipt to its one
+recipient's acknowledgement: the API tests and the end-to-end tests expect the same trail."""
+
 
 def _q(name: str) -> str:
     return f"{{{NS}}}{name}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from envelopes import document
+from envelopes import AUDIT_TRAIL, document
 from running_axis import OTHER, RECIPIENT, SENDER, Axis
 from test_delivery import eventually, inbox
 
@@ -33,14 +33,7 @@ async def test_a_documents_timeline_from_receipt_to_acknowledgement(axis: Axis) 
     )
     assert ack.status_code == 200
 
-    expected = [
-        "document.received",
-        "document.verified",
-        "document.accepted",
-        "delivery.queued",
-        "delivery.delivered",
-        "delivery.acked",
-    ]
+    expected = AUDIT_TRAIL
 
     async def full_timeline() -> list[dict[str, Any]] | None:
         response = await axis.request(

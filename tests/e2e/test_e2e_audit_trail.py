@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from e2e_support import ROOT, Deployment, pull_agency, wait_until
+from envelopes import AUDIT_TRAIL
 
 from axis.credentials import create_token
 from axis.storage.database import create_engine, create_session_factory
@@ -24,14 +25,6 @@ from axis.storage.models import Role
 
 RECIPIENT = "000.00.00.H26"
 DOCUMENTS = 3
-TRAIL = [
-    "document.received",
-    "document.verified",
-    "document.accepted",
-    "delivery.queued",
-    "delivery.delivered",
-    "delivery.acked",
-]
 
 
 async def _tokens(deployment: Deployment) -> None:
@@ -85,12 +78,12 @@ async def test_a_documents_trail_verifies_offline(deployment: Deployment, tmp_pa
         async def whole_trail(document_id: str) -> list[dict[str, Any]] | None:
             response = await auditor.get(f"/v1/audit/documents/{document_id}/timeline")
             found = response.json() if response.status_code == 200 else []
-            return found if len(found) >= len(TRAIL) else None
+            return found if len(found) >= len(AUDIT_TRAIL) else None
 
         last = 0
         for document_id in sent:
             trail = await wait_until(partial(whole_trail, document_id), "the whole trail", 60)
-            assert [entry["type"] for entry in trail] == TRAIL
+            assert [entry["type"] for entry in trail] == AUDIT_TRAIL
             last = max(last, trail[-1]["position"])
 
         async def signed_past_last() -> int | None:
