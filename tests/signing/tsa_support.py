@@ -175,11 +175,13 @@ class LocalTsa:
         config = _CONFIG.format(directory=self.directory, policy=POLICY)
         (self.directory / "ts.cnf").write_text(config)
 
-    def reply(self, query: bytes, section: str = "tsa_config") -> bytes:
-        """`openssl ts -reply` for one DER query (serialised: the serial file is shared)."""
-        with self.lock, tempfile.TemporaryDirectory(dir=self.directory) as scratch:
+    def _ts_reply(self, query: bytes, *options: str) -> bytes:
+        """`openssl ts -reply [options]` for one DER query, returning what it wrote to `-out`:
+        `reply` and `token` differ only in their options. Callers hold `lock` (the serial
+        file is shared)."""
+        with tempfile.TemporaryDirectory(dir=self.directory) as scratch:
             query_file = Path(scratch) / "query.tsq"
-            reply_file = Path(scratch) / "reply.tsr"
+            out_file = Path(scratch) / "out.der"
             query_file.write_bytes(query)
             subprocess.run(
                 [
@@ -188,45 +190,29 @@ class LocalTsa:
                     "-reply",
                     "-config",
                     str(self.directory / "ts.cnf"),
-                    "-section",
-                    section,
+                    *options,
                     "-queryfile",
                     str(query_file),
                     "-out",
-                    str(reply_file),
+                    str(out_file),
                 ],
                 check=True,
                 capture_output=True,
                 timeout=30,
             )
+            return out_file.read_bytes()
+
+    def reply(self, query: bytes, section: str = "tsa_config") -> bytes:
+        """`openssl ts -reply` for one DER query (serialised: the serial file is shared)."""
+        with self.lock:
+            self.last_reply = self._ts_reply(query, "-section", section)
             self.queries += 1
-            self.last_reply = reply_file.read_bytes()
             return self.last_reply
 
     def token(self, query: bytes) -> bytes:
         """A bare TimeStampToken (`-token_out`), as some systems store it."""
-        with self.lock, tempfile.TemporaryDirectory(dir=self.directory) as scratch:
-            query_file = Path(scratch) / "query.tsq"
-            token_file = Path(scratch) / "token.der"
-            query_file.write_bytes(query)
-            subprocess.run(
-                [
-                    self.openssl,
-                    "ts",
-                    "-reply",
-                    "-config",
-                    str(self.directory / "ts.cnf"),
-                    "-queryfile",
-                    str(query_file),
-                    "-token_out",
-                    "-out",
-                    str(token_file),
-                ],
-                check=True,
-                capture_output=True,
-                timeout=30,
-            )
-            return token_file.read_bytes()
+        with self.lock:
+            return self._ts_reply(query, "-token_out")
 
     def openssl_verify(self, reply: bytes, data: bytes) -> subprocess.CompletedProcess[bytes]:
         """`openssl ts -verify` of a reply over `data` against this TSA's root: an outside
