@@ -4,6 +4,7 @@ without a real CA."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -21,6 +22,23 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def _start(not_before: datetime | None) -> datetime:
+    """`not_before`, or an hour ago (so that a clock slightly behind still accepts it)."""
+    return not_before or _now() - _CLOCK_SKEW
+
+
+def _subject(organisation: str, common_name: str) -> x509.Name:
+    """C=VN, O=`organisation`, CN=`common_name`: the one subject layout of every dev
+    certificate (CA, agency, axis)."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
 def _key_usage(*, digital_signature: bool, ca: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=digital_signature,
@@ -35,7 +53,7 @@ def _key_usage(*, digital_signature: bool, ca: bool) -> x509.KeyUsage:
     )
 
 
-def _issue(
+def issue_certificate(
     issuer: CertifiedKey | None,
     subject: x509.Name,
     key: PrivateKey,
@@ -45,8 +63,11 @@ def _issue(
     ca: bool,
     digital_signature: bool,
     key_usage: bool = True,
+    extended_key_usage: Sequence[x509.ObjectIdentifier] = (),
 ) -> CertifiedKey:
-    """One certificate; `issuer=None` makes it self-signed (a root)."""
+    """One certificate; `issuer=None` makes it self-signed (a root). The builder behind the
+    functions below, public so that tests needing other certificates (a TSA's, with a
+    critical `extended_key_usage`) build them the same way."""
     signing_key = key if issuer is None else issuer.key
     issuer_name = subject if issuer is None else issuer.certificate.subject
     builder = (
@@ -68,6 +89,10 @@ def _issue(
         builder = builder.add_extension(
             _key_usage(digital_signature=digital_signature, ca=ca), critical=True
         )
+    if extended_key_usage:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage(list(extended_key_usage)), critical=True
+        )
     certificate = builder.sign(signing_key, hashes.SHA256())
     return CertifiedKey(key, certificate, () if issuer is None else issuer.certificates)
 
@@ -81,15 +106,9 @@ def create_dev_ca(
     parent: CertifiedKey | None = None,
 ) -> CertifiedKey:
     """A root CA (or, with `parent`, an intermediate CA under it), valid 10 years by default."""
-    start = not_before or _now() - _CLOCK_SKEW
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "edoc-axis development"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-    return _issue(
+    start = _start(not_before)
+    subject = _subject("edoc-axis development", common_name)
+    return issue_certificate(
         parent,
         subject,
         generate_private_key(key_kind),
@@ -115,15 +134,9 @@ def issue_agency_certificate(
     """A signing certificate for an agency: CN is its organisation code (e.g. `000.00.00.G22`),
     O its name. `digital_signature=False` or `key_usage=False` make certificates the axis must
     refuse (for tests). Valid two years by default."""
-    start = not_before or _now() - _CLOCK_SKEW
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organ_name or organ_id),
-            x509.NameAttribute(NameOID.COMMON_NAME, organ_id),
-        ]
-    )
-    return _issue(
+    start = _start(not_before)
+    subject = _subject(organ_name or organ_id, organ_id)
+    return issue_certificate(
         ca,
         subject,
         key or generate_private_key(key_kind),
@@ -145,15 +158,9 @@ def issue_axis_certificate(
     not_after: datetime | None = None,
 ) -> CertifiedKey:
     """The axis's own evidence key (receipts, transit records): ECDSA P-256 unless asked."""
-    start = not_before or _now() - _CLOCK_SKEW
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "edoc-axis"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-    return _issue(
+    start = _start(not_before)
+    subject = _subject("edoc-axis", common_name)
+    return issue_certificate(
         ca,
         subject,
         key or generate_private_key(key_kind),

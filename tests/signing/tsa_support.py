@@ -31,16 +31,11 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from signing.keys import (
-    CertifiedKey,
-    KeyKind,
-    PrivateKey,
-    generate_private_key,
-    private_key_pem,
-)
+from signing.devca import issue_certificate
+from signing.keys import CertifiedKey, KeyKind, generate_private_key, private_key_pem
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -89,61 +84,31 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _certificate(
-    subject: x509.Name,
-    key: PrivateKey,
-    issuer: CertifiedKey | None,
-    *,
-    ca: bool,
-    time_stamping: bool,
-) -> x509.Certificate:
-    """A certificate for `key`, self-signed when `issuer` is None."""
-    start = datetime.now(UTC) - timedelta(hours=1)
-    signing_key = key if issuer is None else issuer.key
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject if issuer is None else issuer.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=not ca,
-                content_commitment=not ca,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()),
-            critical=False,
-        )
-    )
-    if time_stamping:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
-        )
-    return builder.sign(signing_key, hashes.SHA256())
-
-
 def make_tsa_keys(name: str, key_kind: KeyKind) -> tuple[CertifiedKey, CertifiedKey]:
-    """A root CA and a TSA certificate under it (critical EKU timeStamping only)."""
-    ca_key = generate_private_key(key_kind)
-    ca_cert = _certificate(_name(f"{name} root CA"), ca_key, None, ca=True, time_stamping=False)
-    ca = CertifiedKey(ca_key, ca_cert)
-    tsa_key = generate_private_key(key_kind)
-    tsa_cert = _certificate(_name(name), tsa_key, ca, ca=False, time_stamping=True)
-    return ca, CertifiedKey(tsa_key, tsa_cert, (ca_cert,))
+    """A root CA and a TSA certificate under it (critical EKU timeStamping only), valid 30
+    days from an hour ago."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    end = start + timedelta(days=30)
+    ca = issue_certificate(
+        None,
+        _name(f"{name} root CA"),
+        generate_private_key(key_kind),
+        ca=True,
+        digital_signature=False,
+        not_before=start,
+        not_after=end,
+    )
+    tsa = issue_certificate(
+        ca,
+        _name(name),
+        generate_private_key(key_kind),
+        ca=False,
+        digital_signature=True,
+        extended_key_usage=[ExtendedKeyUsageOID.TIME_STAMPING],
+        not_before=start,
+        not_after=end,
+    )
+    return ca, tsa
 
 
 @dataclass
