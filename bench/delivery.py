@@ -52,7 +52,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -75,21 +74,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bus_publish import load_launcher  # noqa: E402
 from envelopes import document  # noqa: E402
+from ingest import free_port, register_agencies  # noqa: E402
 
 from adapters.receiver import PushReceiver  # noqa: E402
 from axis.config import Settings  # noqa: E402
-from axis.credentials import create_token  # noqa: E402
-from axis.registry import (  # noqa: E402
-    AgencyRecord,
-    CertificateRecord,
-    PushDelivery,
-    add_certificate,
-    save_agencies,
-)
-from axis.storage.database import create_engine, create_session_factory, migrate  # noqa: E402
-from axis.storage.models import AgencyLevel, Role  # noqa: E402
+from axis.registry import AgencyRecord, PushDelivery  # noqa: E402
+from axis.storage.models import AgencyLevel  # noqa: E402
 from signing.devkeys import load_or_create_dev_keys  # noqa: E402
-from signing.keys import CertifiedKey, certificate_pem  # noqa: E402
+from signing.keys import CertifiedKey  # noqa: E402
 from signing.xmldsig import sign_envelope  # noqa: E402
 
 SENDER = "000.00.00.G22"
@@ -274,12 +266,6 @@ class Processes:
                 self.stop(process)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def process_tree(pid: int) -> list[int]:
     """`pid` and its descendants (threads are counted in their process's stat)."""
     pids = [pid]
@@ -378,31 +364,20 @@ class Signer:
 
 async def prepare(settings: Settings, receivers_url: str, count: int, secret: str) -> str:
     """Register the sender and `count` push recipients; return the sender's token."""
-    keys = load_or_create_dev_keys(settings.dev_key_dir, [SENDER])
-    await migrate(settings.resolved_database_url)
-    engine = create_engine(settings.resolved_database_url)
-    try:
-        records = [AgencyRecord(code=SENDER, name="Sender", level=AgencyLevel.PROVINCE)]
-        for n in range(1, count + 1):
-            push = PushDelivery.model_validate(
-                {"url": f"{receivers_url}{receiver_path(n)}", "secret": secret}
+    records = [AgencyRecord(code=SENDER, name="Sender", level=AgencyLevel.PROVINCE)]
+    for n in range(1, count + 1):
+        push = PushDelivery.model_validate(
+            {"url": f"{receivers_url}{receiver_path(n)}", "secret": secret}
+        )
+        records.append(
+            AgencyRecord(
+                code=recipient_code(n),
+                name=f"Recipient {n}",
+                level=AgencyLevel.PROVINCE,
+                delivery=push,
             )
-            records.append(
-                AgencyRecord(
-                    code=recipient_code(n),
-                    name=f"Recipient {n}",
-                    level=AgencyLevel.PROVINCE,
-                    delivery=push,
-                )
-            )
-        async with create_session_factory(engine).begin() as session:
-            await save_agencies(session, records)
-            pem = certificate_pem(keys.agencies[SENDER].certificate).decode()
-            await add_certificate(session, SENDER, CertificateRecord(pem=pem))
-            _, token = await create_token(session, Role.AGENCY, SENDER, "bench/delivery.py")
-    finally:
-        await engine.dispose()
-    return token
+        )
+    return await register_agencies(settings, records, [SENDER], SENDER, "bench/delivery.py")
 
 
 @dataclass

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -64,25 +65,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-async def prepare(settings: Settings) -> str:
-    """Register the two agencies and their certificates; return the sender's token."""
-    keys = load_or_create_dev_keys(settings.dev_key_dir, [SENDER, RECIPIENT])
+async def register_agencies(
+    settings: Settings,
+    records: Sequence[AgencyRecord],
+    certified: Sequence[str],
+    sender: str,
+    label: str = "",
+) -> str:
+    """Save `records`, add the development certificate of each agency in `certified` (made
+    in `settings.dev_key_dir` if missing) and return a new agency token for `sender`: the
+    set-up of every benchmark that sends documents (this one and delivery.py)."""
+    keys = load_or_create_dev_keys(settings.dev_key_dir, list(certified))
     await migrate(settings.resolved_database_url)
     engine = create_engine(settings.resolved_database_url)
-    async with create_session_factory(engine).begin() as session:
-        await save_agencies(
-            session,
-            [
-                AgencyRecord(code=code, name=code, level=AgencyLevel.PROVINCE)
-                for code in (SENDER, RECIPIENT)
-            ],
-        )
-        for code in (SENDER, RECIPIENT):
-            pem = certificate_pem(keys.agencies[code].certificate).decode()
-            await add_certificate(session, code, CertificateRecord(pem=pem))
-        _, token = await create_token(session, Role.AGENCY, SENDER)
-    await engine.dispose()
+    try:
+        async with create_session_factory(engine).begin() as session:
+            await save_agencies(session, records)
+            for code in certified:
+                pem = certificate_pem(keys.agencies[code].certificate).decode()
+                await add_certificate(session, code, CertificateRecord(pem=pem))
+            _, token = await create_token(session, Role.AGENCY, sender, label)
+    finally:
+        await engine.dispose()
     return token
+
+
+async def prepare(settings: Settings) -> str:
+    """Register the two agencies and their certificates; return the sender's token."""
+    records = [
+        AgencyRecord(code=code, name=code, level=AgencyLevel.PROVINCE)
+        for code in (SENDER, RECIPIENT)
+    ]
+    return await register_agencies(settings, records, [SENDER, RECIPIENT], SENDER)
 
 
 def envelopes(settings: Settings, count: int, size: int, tag: str) -> list[bytes]:
