@@ -47,33 +47,10 @@ async def route(context: WorkerContext, record: Record) -> None:
     deliveries: list[Delivery]
     if record_type == "document.accepted":
         document = DocumentAccepted.model_validate_json(record.value)
-        deliveries = [
-            Delivery(
-                id=delivery_id(document.document_id, recipient),
-                kind="edoc",
-                document_id=document.document_id,
-                sender_code=document.sender,
-                recipient_code=recipient,
-                content_sha256=document.content_sha256,
-                transit_sha256=document.transit_sha256,
-            )
-            for recipient in document.recipients
-        ]
+        deliveries = _deliveries(document, "edoc", document.document_id)
     elif record_type == "status.accepted":
         status = StatusAccepted.model_validate_json(record.value)
-        deliveries = [
-            Delivery(
-                id=delivery_id(status.status_id, recipient),
-                kind="status",
-                document_id=status.document_id,
-                status_id=status.status_id,
-                sender_code=status.sender,
-                recipient_code=recipient,
-                content_sha256=status.content_sha256,
-                transit_sha256=status.transit_sha256,
-            )
-            for recipient in status.recipients
-        ]
+        deliveries = _deliveries(status, "status", status.status_id, status_id=status.status_id)
     else:
         logger.warning("router skips a record of unknown type %r", record_type)
         return
@@ -94,6 +71,30 @@ async def route(context: WorkerContext, record: Record) -> None:
         )
         messages.append(event_message(queued))
     await context.bus.publish_many(messages)
+
+
+def _deliveries(
+    accepted: DocumentAccepted | StatusAccepted,
+    kind: str,
+    message_id: str,
+    *,
+    status_id: str | None = None,
+) -> list[Delivery]:
+    """One delivery per recipient; documents and statuses travel alike and differ only in
+    `kind`, the id the delivery ids derive from, and the status a status delivery carries."""
+    return [
+        Delivery(
+            id=delivery_id(message_id, recipient),
+            kind=kind,
+            document_id=accepted.document_id,
+            status_id=status_id,
+            sender_code=accepted.sender,
+            recipient_code=recipient,
+            content_sha256=accepted.content_sha256,
+            transit_sha256=accepted.transit_sha256,
+        )
+        for recipient in accepted.recipients
+    ]
 
 
 async def _save(context: WorkerContext, record: Record, deliveries: list[Delivery]) -> bool:
