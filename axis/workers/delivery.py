@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.file_drop import drop_delivery
 from adapters.http_push import PushOutcome, push
@@ -126,10 +127,12 @@ async def _schedule_retry(
         delivery, f"retrying-{attempt}", "delivery.retrying", attempt=attempt, delay_s=delay
     )
     async with context.sessions.begin() as session:
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery.id, Delivery.state.in_(WAITING))
-            .values(state=DeliveryState.RETRYING, attempts=attempt, last_error=outcome.error)
+        await _update_if_waiting(
+            session,
+            delivery,
+            state=DeliveryState.RETRYING,
+            attempts=attempt,
+            last_error=outcome.error,
         )
         await context.bus.publish_many(
             [
@@ -150,12 +153,9 @@ async def _mark_dead(
     attempted: Event,
 ) -> None:
     async with context.sessions.begin() as session:
-        changed = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery.id, Delivery.state.in_(WAITING))
-            .values(state=DeliveryState.DEAD, attempts=attempt, last_error=outcome.error)
-        )
-        if changed.rowcount == 1:  # type: ignore[attr-defined]
+        if await _update_if_waiting(
+            session, delivery, state=DeliveryState.DEAD, attempts=attempt, last_error=outcome.error
+        ):
             dead = _event(
                 delivery, f"dead-{attempt}", "delivery.dead", attempt=attempt, error=outcome.error
             )
@@ -168,15 +168,28 @@ async def _mark_delivered(
     """`delivered`, once: the audit event is published before the change commits, with an id
     that stays the same if a crash makes this run again."""
     async with context.sessions.begin() as session:
-        changed = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery.id, Delivery.state.in_(WAITING))
-            .values(state=DeliveryState.DELIVERED, delivered_at=utcnow(), attempts=attempt)
-        )
-        if changed.rowcount == 1:  # type: ignore[attr-defined]
+        if await _update_if_waiting(
+            session,
+            delivery,
+            state=DeliveryState.DELIVERED,
+            delivered_at=utcnow(),
+            attempts=attempt,
+        ):
             await publish_event(
                 context.bus, _event(delivery, "delivered", "delivery.delivered", adapter=adapter)
             )
+
+
+async def _update_if_waiting(session: AsyncSession, delivery: Delivery, **values: object) -> bool:
+    """Change a delivery only while it still waits; True if this call changed it. Every
+    state change goes through this one condition, so a replayed or concurrent request can
+    never move a delivery that no longer waits (delivered, dead, acknowledged)."""
+    changed = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.state.in_(WAITING))
+        .values(**values)
+    )
+    return changed.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
 
 def _event(delivery: Delivery, step: str, event_type: str, **data: object) -> Event:
