@@ -58,7 +58,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -75,7 +74,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 from cryptography import x509
-from ingest import start_server
+from ingest import free_port, start_server
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -146,12 +145,6 @@ def load_module(path: Path, name: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def proc_cpu(pid: int, *, children: bool = False) -> float:
