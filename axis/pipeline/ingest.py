@@ -197,10 +197,7 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
               agency_code=agency_code, data=accepted_data),
     ]  # fmt: skip
     try:
-        async with ingest.sessions.begin() as session:
-            session.add(document)
-            await session.flush()
-            await _publish(ingest.bus, document_id, accepted, steps)
+        await _commit_published(ingest, document, document_id, accepted, steps)
     except IntegrityError:
         # A concurrent send of the same DocumentId committed first.
         async with ingest.sessions() as session:
@@ -282,10 +279,7 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
               "signed": verified is not None, "sha256": digest},
     )  # fmt: skip
     try:
-        async with ingest.sessions.begin() as session:
-            session.add(status)
-            await session.flush()
-            await _publish(ingest.bus, document.id, accepted, [event])
+        await _commit_published(ingest, status, document.id, accepted, [event])
     except IntegrityError:
         async with ingest.sessions() as session:
             existing = await session.get(Status, status_id)
@@ -501,12 +495,21 @@ async def _repeated_document(
     return Accepted(existing.id, "document", recipients, existing.received_at, new=False)
 
 
-async def _publish(
-    bus: Bus, key: str, accepted: DocumentAccepted | StatusAccepted, events: Sequence[Event]
+async def _commit_published(
+    ingest: Ingest,
+    row: Document | Status,
+    key: str,
+    accepted: DocumentAccepted | StatusAccepted,
+    events: Sequence[Event],
 ) -> None:
-    """The `accepted` record (keyed by document) and its audit events, durable in one batch."""
-    record = bus_message(DOCUMENTS, key, accepted)
-    await bus.publish_many([record, *(event_message(event) for event in events)])
+    """Insert the message's row, publish its `accepted` record (keyed by document) and audit
+    events in one durable batch, then commit: the row commits only once the bus holds the
+    record. A row already there (a concurrent identical send) raises `IntegrityError`."""
+    async with ingest.sessions.begin() as session:
+        session.add(row)
+        await session.flush()
+        record = bus_message(DOCUMENTS, key, accepted)
+        await ingest.bus.publish_many([record, *(event_message(event) for event in events)])
 
 
 async def record_rejection(
