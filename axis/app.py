@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -25,7 +24,7 @@ from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
 from axis.storage.database import create_engine, create_session_factory, migrate
 from axis.workers.context import WorkerContext
-from axis.workers.run import running_workers
+from axis.workers.run import background, running_workers
 from signing.identity import AxisIdentity, load_axis_identity
 
 
@@ -129,16 +128,5 @@ def checkpointer(context: WorkerContext, identity: AxisIdentity) -> Checkpointer
 async def every_worker(context: WorkerContext, identity: AxisIdentity) -> AsyncIterator[None]:
     """The router, delivery and retry workers and the audit writer, for `axis serve`."""
     writer = write_forever(context.bus, context.sessions, checkpointer(context, identity))
-    async with running_workers(context), background(writer):
+    async with running_workers(context), background({"audit-writer": writer}):
         yield
-
-
-@asynccontextmanager
-async def background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """`work` runs as a task while the block runs, and is cancelled after it."""
-    task = asyncio.create_task(work)
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

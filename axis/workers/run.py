@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 from axis.bus.topics import DELIVERIES, DOCUMENTS
 from axis.workers.consume import consume_forever
@@ -21,23 +22,25 @@ DELIVERY_CONCURRENCY = 64
 @asynccontextmanager
 async def running_workers(context: WorkerContext) -> AsyncIterator[None]:
     """The workers run in the background while the block runs, and stop with it."""
-    tasks = [
-        asyncio.create_task(
-            consume_forever(context.bus, ROUTER_GROUP, [DOCUMENTS], partial(route, context)),
-            name="router",
-        ),
-        asyncio.create_task(
-            consume_forever(
-                context.bus,
-                DELIVERY_GROUP,
-                [DELIVERIES],
-                partial(deliver, context),
-                concurrency=DELIVERY_CONCURRENCY,
-            ),
-            name="delivery",
-        ),
-        asyncio.create_task(retry_forever(context), name="delivery-retry"),
-    ]
+    router = consume_forever(context.bus, ROUTER_GROUP, [DOCUMENTS], partial(route, context))
+    delivery = consume_forever(
+        context.bus,
+        DELIVERY_GROUP,
+        [DELIVERIES],
+        partial(deliver, context),
+        concurrency=DELIVERY_CONCURRENCY,
+    )
+    work = {"router": router, "delivery": delivery, "delivery-retry": retry_forever(context)}
+    async with background(work):
+        yield
+
+
+@asynccontextmanager
+async def background(work: Mapping[str, Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    """Each coroutine of `work` runs as a task named by its key while the block runs; all
+    are cancelled after it, and waited for. The one way the axis runs work for the
+    lifetime of a block (the workers here, the audit writer in `axis.app`)."""
+    tasks = [asyncio.create_task(coroutine, name=name) for name, coroutine in work.items()]
     try:
         yield
     finally:
