@@ -37,7 +37,7 @@ from adapters.verification import (
     verify_delivery,
 )
 from axis.audit.merkle import leaf_hash, verify_inclusion
-from axis.edxml import DocumentEnvelope, EnvelopeLimits, StatusMessage
+from schemas.edxml import DocumentEnvelope, EnvelopeLimits, StatusMessage
 from signing.certificates import TrustStore
 from signing.checkpoints import Checkpoint, verify_checkpoint
 from signing.errors import ErrorCode, SignatureError

@@ -1,7 +1,7 @@
 """Build edXML (QCVN 102:2016) documents and status messages from Python values.
 
 Why here: an agency's DMS holds its documents as data, not XML. It describes a document
-with the same models the axis parses into (`axis.edxml.models`), so what it builds is, field
+with the same models the axis parses into (`schemas.edxml.models`), so what it builds is, field
 for field, what every recipient reads back. The layout copies real agency files: root
 `edXML` with the default namespace, `edXML:`-prefixed envelope, `AttachmentEncoded` beside
 the envelope. Building is unsigned; sign the bytes with `signing.xmldsig.sign_envelope`.
@@ -18,13 +18,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from axis.edxml import (
+from schemas.edxml import (
     BusinessDocType,
     EnvelopeLimits,
     StatusCode,
     parse_envelope,
 )
-from axis.edxml.models import (
+from schemas.edxml.models import (
     Business,
     BusinessDocumentInfo,
     Code,
@@ -39,8 +39,8 @@ from axis.edxml.models import (
     StaffInfo,
     TraceHeader,
 )
-from axis.edxml.names import EDXML_NS
-from axis.edxml.rules import VIETNAM_TIME
+from schemas.edxml.names import EDXML_NS
+from schemas.edxml.rules import VIETNAM_TIME
 from signing.xmlparse import etree
 
 __all__ = [

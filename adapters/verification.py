@@ -13,7 +13,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from axis.edxml import (
+from schemas.edxml import (
     DocumentEnvelope,
     EnvelopeLimits,
     StatusMessage,

@@ -18,13 +18,13 @@ from axis.audit.writer import write_forever
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
-from axis.edxml import EnvelopeLimits
 from axis.pipeline.ingest import Ingest
 from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
 from axis.storage.database import create_engine, create_session_factory, migrate
 from axis.workers.context import WorkerContext
 from axis.workers.run import background, running_workers
+from schemas.edxml import EnvelopeLimits
 from signing.identity import AxisIdentity, load_axis_identity
 
 

@@ -1,7 +1,9 @@
-"""XSDs for QCVN 102:2016 edXML documents and status messages, shipped inside the wheel.
+"""What an edXML (QCVN 102:2016) message is, for the axis and for agencies alike: the XSDs
+for documents and status messages (shipped inside the wheel) and `schemas.edxml`, which
+parses, validates and models one.
 
-`schemas.loader` compiles them (once per process, offline); `xsd/README.md` explains every
-tolerance decision.
+`schemas.loader` compiles the XSDs (once per process, offline); `xsd/README.md` explains
+every tolerance decision.
 """
 
 from importlib.resources import files

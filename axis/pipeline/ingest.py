@@ -28,17 +28,6 @@ from sqlalchemy.orm import selectinload
 
 from axis.bus import Bus, BusError
 from axis.bus.topics import DOCUMENTS
-from axis.edxml import (
-    BusinessDocType,
-    DocumentEnvelope,
-    EnvelopeError,
-    EnvelopeLimits,
-    SignatureForm,
-    StatusCode,
-    StatusMessage,
-    envelope_from_tree,
-    parse_envelope,
-)
 from axis.events import Event, event_message, publish_event
 from axis.messages import DocumentAccepted, StatusAccepted, bus_message
 from axis.pipeline.rejection import envelope_problem, signature_problem
@@ -52,6 +41,17 @@ from axis.storage.models import (
     DocumentRecipient,
     Status,
     utcnow,
+)
+from schemas.edxml import (
+    BusinessDocType,
+    DocumentEnvelope,
+    EnvelopeError,
+    EnvelopeLimits,
+    SignatureForm,
+    StatusCode,
+    StatusMessage,
+    envelope_from_tree,
+    parse_envelope,
 )
 from signing.certificates import RegisteredCertificate
 from signing.errors import SignatureError

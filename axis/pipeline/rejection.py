@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from axis.edxml import EnvelopeError
 from axis.problem import Problem
+from schemas.edxml import EnvelopeError
 from signing.errors import SignatureError
 
 # Envelope faults that make the body unreadable are 400; ones found in a readable envelope

@@ -28,8 +28,8 @@ from adapters.edxml_builder import (
     StatusCode,
     TraceHeader,
 )
-from axis.edxml import DocumentEnvelope, StatusMessage
-from axis.edxml.models import Attachment, ManifestReference, MessageHeader
+from schemas.edxml import DocumentEnvelope, StatusMessage
+from schemas.edxml.models import Attachment, ManifestReference, MessageHeader
 from signing.certificates import TrustStore
 from signing.keys import CertifiedKey
 

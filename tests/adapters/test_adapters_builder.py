@@ -31,7 +31,7 @@ from adapters.edxml_builder import (
     build_status,
     format_timestamp,
 )
-from axis.edxml import (
+from schemas.edxml import (
     DocumentEnvelope,
     EnvelopeError,
     EnvelopeLimits,

@@ -27,7 +27,7 @@ from adapters.edxml_builder import (
     ResponseFor,
     StatusCode,
 )
-from axis.edxml import DocumentEnvelope, StatusMessage
+from schemas.edxml import DocumentEnvelope, StatusMessage
 from signing.certificates import RegisteredCertificate, TrustStore
 from signing.errors import SignatureError
 

@@ -15,7 +15,7 @@ from running_axis import OTHER, RECIPIENT, SENDER, Axis
 from axis.bus import Record
 from axis.bus.topics import DOCUMENTS, EVENTS
 from axis.credentials import authenticate, revoke_token
-from axis.edxml import EnvelopeLimits
+from schemas.edxml import EnvelopeLimits
 from signing.evidence import verify_evidence
 from signing.keys import certificate_pem
 from signing.xmldsig import sign_envelope

@@ -15,7 +15,7 @@ import pytest
 from edxml_template import document, status
 from lxml import etree
 
-from axis.edxml import (
+from schemas.edxml import (
     DocumentEnvelope,
     EnvelopeError,
     EnvelopeLimits,

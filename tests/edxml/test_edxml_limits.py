@@ -15,8 +15,8 @@ from edxml_template import NS, attachment, document, line_of
 from lxml import etree
 
 from axis.config import Settings
-from axis.edxml import DocumentEnvelope, EnvelopeError, EnvelopeLimits, parse_envelope, safe_xml
-from axis.edxml.safe_xml import check_tree, parse_xml
+from schemas.edxml import DocumentEnvelope, EnvelopeError, EnvelopeLimits, parse_envelope, safe_xml
+from schemas.edxml.safe_xml import check_tree, parse_xml
 
 LIMITS = EnvelopeLimits()
 SMALL = EnvelopeLimits(max_depth=16, max_elements=200, max_attributes=4)

@@ -21,7 +21,7 @@ from edxml_template import (
     status,
 )
 
-from axis.edxml import (
+from schemas.edxml import (
     ERROR_CODES,
     BusinessDocType,
     DocumentEnvelope,
@@ -32,7 +32,7 @@ from axis.edxml import (
     StatusMessage,
     parse_envelope,
 )
-from axis.edxml.rules import organ_code
+from schemas.edxml.rules import organ_code
 
 LIMITS = EnvelopeLimits()
 
@@ -381,7 +381,7 @@ def test_base64_with_line_breaks_is_accepted() -> None:
 
 
 def test_padding_at_a_slice_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
-    from axis.edxml import attachments
+    from schemas.edxml import attachments
 
     monkeypatch.setattr(attachments, "DECODE_SLICE", 8)
     assert parse_document(document()).attachments[0].size == len(PAYLOAD)

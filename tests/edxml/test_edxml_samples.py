@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from axis.edxml import (
+from schemas.edxml import (
     BusinessDocType,
     DocumentEnvelope,
     EnvelopeError,

@@ -35,7 +35,7 @@ from make_corpus import build_cases, load_keys, main, write_corpus
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-from axis.edxml import (
+from schemas.edxml import (
     ERROR_CODES,
     DocumentEnvelope,
     EnvelopeError,

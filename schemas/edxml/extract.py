@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from axis.edxml import rules
-from axis.edxml.attachments import digest_base64
-from axis.edxml.errors import EnvelopeError
-from axis.edxml.limits import EnvelopeLimits
-from axis.edxml.models import (
+from schemas.edxml import rules
+from schemas.edxml.attachments import digest_base64
+from schemas.edxml.errors import EnvelopeError
+from schemas.edxml.limits import EnvelopeLimits
+from schemas.edxml.models import (
     Attachment,
     Business,
     BusinessDocType,
@@ -37,7 +37,7 @@ from axis.edxml.models import (
     StatusMessage,
     TraceHeader,
 )
-from axis.edxml.names import (
+from schemas.edxml.names import (
     BUSINESS_NAMES,
     EDXML_NS,
     STATUS_CODE_NAMES,

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from axis.edxml.errors import EnvelopeError
+from schemas.edxml.errors import EnvelopeError
 
 DECODE_SLICE = 1024 * 1024
 _DROP_WHITESPACE = str.maketrans("", "", " \t\r\n")

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from axis.edxml.errors import EnvelopeError
-from axis.edxml.limits import EnvelopeLimits
-from axis.edxml.models import StatusCode
-from axis.edxml.names import local_name
+from schemas.edxml.errors import EnvelopeError
+from schemas.edxml.limits import EnvelopeLimits
+from schemas.edxml.models import StatusCode
+from schemas.edxml.names import local_name
 
 VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
 """edXML timestamps carry no zone; every agency writes Vietnam time (UTC+7, no DST)."""

@@ -10,8 +10,8 @@ import re
 import threading
 from typing import Any, Literal
 
-from axis.edxml.errors import EnvelopeError
-from axis.edxml.names import EDXML_NS, STATUS_CODE_NAMES, XMLDSIG_NS, is_edxml, local_name, q
+from schemas.edxml.errors import EnvelopeError
+from schemas.edxml.names import EDXML_NS, STATUS_CODE_NAMES, XMLDSIG_NS, is_edxml, local_name, q
 from schemas.loader import document_schema, status_schema
 
 MessageKind = Literal["document", "status"]

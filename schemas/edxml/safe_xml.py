@@ -27,8 +27,8 @@ from typing import NoReturn
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
-from axis.edxml.errors import EnvelopeError, ErrorCode
-from axis.edxml.limits import EnvelopeLimits
+from schemas.edxml.errors import EnvelopeError, ErrorCode
+from schemas.edxml.limits import EnvelopeLimits
 
 LIBXML2_TEXT_LIMIT = 10_000_000
 """libxml2's longest text node without XML_PARSE_HUGE."""

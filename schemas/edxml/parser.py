@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from axis.edxml.errors import EnvelopeError
-from axis.edxml.extract import document_from_tree, status_from_tree
-from axis.edxml.limits import EnvelopeLimits
-from axis.edxml.models import DocumentEnvelope, StatusMessage
-from axis.edxml.safe_xml import check_tree, parse_xml
-from axis.edxml.validate import message_kind, validate
+from schemas.edxml.errors import EnvelopeError
+from schemas.edxml.extract import document_from_tree, status_from_tree
+from schemas.edxml.limits import EnvelopeLimits
+from schemas.edxml.models import DocumentEnvelope, StatusMessage
+from schemas.edxml.safe_xml import check_tree, parse_xml
+from schemas.edxml.validate import message_kind, validate
 
 
 def parse_envelope(

@@ -4,16 +4,16 @@ Public API: `parse_envelope`, `envelope_from_tree`, `EnvelopeLimits`, `EnvelopeE
 (with its `code`), and the models `DocumentEnvelope` and `StatusMessage`.
 """
 
-from axis.edxml.errors import ERROR_CODES, EnvelopeError, ErrorCode
-from axis.edxml.limits import EnvelopeLimits
-from axis.edxml.models import (
+from schemas.edxml.errors import ERROR_CODES, EnvelopeError, ErrorCode
+from schemas.edxml.limits import EnvelopeLimits
+from schemas.edxml.models import (
     BusinessDocType,
     DocumentEnvelope,
     SignatureForm,
     StatusCode,
     StatusMessage,
 )
-from axis.edxml.parser import envelope_from_tree, parse_envelope
+from schemas.edxml.parser import envelope_from_tree, parse_envelope
 
 __all__ = [
     "ERROR_CODES",
