@@ -36,13 +36,13 @@ from adapters.verification import (
     VerifiedDelivery,
     verify_delivery,
 )
-from axis.audit.merkle import leaf_hash, verify_inclusion
 from schemas.edxml import DocumentEnvelope, EnvelopeLimits, StatusMessage
 from signing.certificates import TrustStore
 from signing.checkpoints import Checkpoint, verify_checkpoint
 from signing.errors import ErrorCode, SignatureError
 from signing.evidence import EvidenceKind, EvidenceRecord, verify_evidence
 from signing.keys import CertifiedKey
+from signing.merkle import leaf_hash, verify_inclusion
 from signing.xmldsig import sign_envelope
 
 PROBLEM_TYPE_PREFIX = "urn:edoc-axis:problem:"
