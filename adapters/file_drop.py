@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from axis.files import write_atomically
+from schemas.files import write_atomically
 
 INCOMING_PREFIX = ".incoming-"
 """The hidden name a file has while it is being written (watchers skip it)."""

@@ -31,7 +31,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from adapters.push_format import (
+from adapters.verification import Delivered
+from schemas.files import write_atomically
+from schemas.push_format import (
     ATTEMPT_HEADER,
     DELIVERY_ID,
     DELIVERY_ID_HEADER,
@@ -42,8 +44,6 @@ from adapters.push_format import (
     parse_push_body,
     signature_matches,
 )
-from adapters.verification import Delivered
-from axis.files import write_atomically
 
 ENVELOPE_SUFFIX = ".edxml"
 EVIDENCE_SUFFIX = ".evidence.xml"

@@ -16,7 +16,7 @@ import re
 import time
 from pathlib import Path
 
-from axis.files import fsync_directory, write_atomically
+from schemas.files import fsync_directory, write_atomically
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".tmp-"

@@ -33,7 +33,6 @@ from sqlalchemy.engine import make_url
 from starlette.types import Receive, Scope, Send
 
 from adapters.client import AgencyClient, AxisError, AxisUnreachable, SendResult
-from adapters.push_format import DELIVERY_ID_HEADER
 from adapters.receiver import PushReceiver
 from axis.bus.factory import create_bus
 from axis.bus.topics import EVENTS
@@ -42,6 +41,7 @@ from axis.credentials import create_token
 from axis.registry import AgencyRecord, CertificateRecord, add_certificate, save_agencies
 from axis.storage.database import create_engine, create_session_factory, migrate
 from axis.storage.models import AgencyLevel, Delivery, Document, Role
+from schemas.push_format import DELIVERY_ID_HEADER
 from signing.devkeys import DevKeySet, load_or_create_dev_keys
 from signing.keys import certificate_pem
 from signing.xmldsig import sign_envelope

@@ -2,8 +2,8 @@
 an agency's receiver (`adapters.receiver`) reads them with it.
 
 Why one module: two hand-written copies of a multipart format drift apart silently. This
-module depends on the standard library only, so the axis can import it without pulling
-in anything agency-side (and it must never import from `axis.api` or `axis.pipeline`).
+module depends on the standard library only and imports nothing from `axis` or `adapters`,
+so both sides import it without pulling in the other.
 
 One push is `POST <agency endpoint>` with
 
