@@ -24,7 +24,6 @@ from axis.storage.blobs import BlobStore
 from axis.storage.database import create_engine, create_session_factory, migrate
 from axis.workers.context import WorkerContext
 from axis.workers.run import background, running_workers
-from schemas.edxml import EnvelopeLimits
 from signing.identity import AxisIdentity, load_axis_identity
 
 
@@ -46,7 +45,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
                 bus=context.bus,
                 blobs=context.blobs,
                 identity=identity,
-                limits=EnvelopeLimits.from_settings(settings),
+                limits=settings.envelope_limits,
                 legacy_organ_codes=settings.legacy_organ_codes,
             )
             async with every_worker(context, identity) if workers else nullcontext():

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from schemas.edxml.limits import EnvelopeLimits
+
 
 class Settings(BaseSettings):
     """Every setting of the axis; each one is documented in README.md."""
@@ -153,3 +155,15 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_blob_dir(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
+
+    @cached_property
+    def envelope_limits(self) -> EnvelopeLimits:
+        """The bounds every envelope is parsed within (AXIS_MAX_BODY_BYTES, AXIS_XML_*, ...)."""
+        return EnvelopeLimits(
+            max_body_bytes=self.max_body_bytes,
+            max_depth=self.xml_max_depth,
+            max_elements=self.xml_max_elements,
+            max_attributes=self.xml_max_attributes,
+            max_attachments=self.max_attachments,
+            max_attachment_bytes=self.max_attachment_bytes,
+        )

@@ -7,10 +7,6 @@ and the hostile-input corpus build limits directly), and limits must not change 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from axis.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +27,3 @@ class EnvelopeLimits:
         for name in ("max_attachments", "max_attachment_bytes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EnvelopeLimits:
-        """The limits configured for this axis (AXIS_MAX_BODY_BYTES, AXIS_XML_MAX_DEPTH, ...)."""
-        return cls(
-            max_body_bytes=settings.max_body_bytes,
-            max_depth=settings.xml_max_depth,
-            max_elements=settings.xml_max_elements,
-            max_attributes=settings.xml_max_attributes,
-            max_attachments=settings.max_attachments,
-            max_attachment_bytes=settings.max_attachment_bytes,
-        )

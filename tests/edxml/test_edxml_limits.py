@@ -36,7 +36,7 @@ def only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield str(request.param)
 
 
-def test_limits_from_settings() -> None:
+def test_settings_give_the_limits() -> None:
     settings = Settings(
         max_body_bytes=2048,
         xml_max_depth=9,
@@ -45,7 +45,7 @@ def test_limits_from_settings() -> None:
         max_attachments=4,
         max_attachment_bytes=5,
     )
-    assert EnvelopeLimits.from_settings(settings) == EnvelopeLimits(
+    assert settings.envelope_limits == EnvelopeLimits(
         max_body_bytes=2048,
         max_depth=9,
         max_elements=101,
@@ -53,7 +53,7 @@ def test_limits_from_settings() -> None:
         max_attachments=4,
         max_attachment_bytes=5,
     )
-    assert EnvelopeLimits.from_settings(Settings()) == EnvelopeLimits()
+    assert Settings().envelope_limits == EnvelopeLimits()
 
 
 def test_limits_are_frozen_and_checked() -> None:
