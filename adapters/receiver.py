@@ -1,10 +1,11 @@
 """A small push endpoint an agency runs to receive deliveries from the axis.
 
 Why it exists: an agency on push delivery needs an HTTPS endpoint that checks the axis's
-HMAC, drops repeats by delivery id (the axis retries until it hears a 2xx, so the same
-delivery may come several times) and keeps what it received where its DMS picks it up.
-It also serves the axis's own tests: `fail_first` and `delay` make it fail or answer slowly
-on purpose, to exercise retries, timeouts and dead-lettering.
+signature (`schemas.push_format`: HMAC over the delivery id, document id, timestamp and
+body), refuses replays (a timestamp more than 5 minutes off, or other parts under a
+delivery id it has stored), drops repeats by delivery id (the axis retries until it hears
+a 2xx, so the same delivery may come several times) and keeps what it received where its
+DMS picks it up.
 
 Stored per delivery, each file written whole or not at all (temporary file, fsync,
 rename): `<delivery_id>.evidence.xml` (the axis's transit record), then
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +37,11 @@ from adapters.verification import Delivered
 from schemas.files import write_atomically
 from schemas.push_format import (
     ATTEMPT_HEADER,
-    DELIVERY_ID,
     DELIVERY_ID_HEADER,
-    DOCUMENT_ID_HEADER,
-    SIGNATURE_HEADER,
-    PushFormatError,
     PushParts,
-    parse_push_body,
-    signature_matches,
+    PushRefused,
+    PushRequest,
+    verify_push_request,
 )
 
 ENVELOPE_SUFFIX = ".edxml"
@@ -60,6 +59,17 @@ class PushAttempt:
     status: int
     stored: bool
 
+    @classmethod
+    def of(cls, headers: Mapping[str, str], status: int, *, stored: bool) -> PushAttempt:
+        """The record of a request with these headers, answered with `status`."""
+        attempt = headers.get(ATTEMPT_HEADER, "")
+        return cls(
+            headers.get(DELIVERY_ID_HEADER),
+            int(attempt) if attempt.isdigit() else None,
+            status,
+            stored,
+        )
+
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
     return JSONResponse(
@@ -76,10 +86,8 @@ ATTEMPTS_KEPT = 10_000
 class PushReceiver:
     """The push endpoint as an ASGI app (`PushReceiver(...)` is itself the app).
 
-    `fail_first` answers the first N requests with `fail_status` (503) before reading
-    them, with `Retry-After: <retry_after>` when given; `delay` seconds are waited before
-    answering each of the first `delay_first` requests (all of them when None). Repeats of
-    a delivery id already stored get 200 and are not stored again.
+    Repeats of a delivery already stored (the same two parts) get 200 and are not stored
+    again; other parts under a stored delivery id get 409.
     """
 
     def __init__(
@@ -88,11 +96,6 @@ class PushReceiver:
         secret: bytes | str,
         *,
         path: str = "/",
-        fail_first: int = 0,
-        fail_status: int = 503,
-        retry_after: int | None = None,
-        delay: float = 0.0,
-        delay_first: int | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         if not secret:
@@ -100,15 +103,9 @@ class PushReceiver:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.secret = secret
-        self.fail_first = fail_first
-        self.fail_status = fail_status
-        self.retry_after = retry_after
-        self.delay = delay
-        self.delay_first = delay_first
         self.max_body_bytes = max_body_bytes
         self.attempts: deque[PushAttempt] = deque(maxlen=ATTEMPTS_KEPT)
         """The most recent requests answered, in order (at most ATTEMPTS_KEPT)."""
-        self.requests = 0
         self._lock = anyio.Lock()
         self.app = Starlette(routes=[Route(path, self._receive, methods=["POST"])])
 
@@ -135,30 +132,8 @@ class PushReceiver:
         )
 
     async def _receive(self, request: Request) -> Response:
-        self.requests += 1
-        number = self.requests
-        delivery_id = request.headers.get(DELIVERY_ID_HEADER)
-        attempt_text = request.headers.get(ATTEMPT_HEADER, "")
-        attempt = int(attempt_text) if attempt_text.isdigit() else None
-        if self.delay > 0 and (self.delay_first is None or number <= self.delay_first):
-            await anyio.sleep(self.delay)
-        if number <= self.fail_first:
-            failure = _problem(self.fail_status, "Failing on purpose", f"request {number}")
-            if self.retry_after is not None:
-                failure.headers["Retry-After"] = str(self.retry_after)
-            return self._answer(delivery_id, attempt, failure)
-        response, stored = await self._handle(request, delivery_id)
-        return self._answer(delivery_id, attempt, response, stored=stored)
-
-    def _answer(
-        self,
-        delivery_id: str | None,
-        attempt: int | None,
-        response: Response,
-        *,
-        stored: bool = False,
-    ) -> Response:
-        self.attempts.append(PushAttempt(delivery_id, attempt, response.status_code, stored))
+        response, stored = await self._handle(request)
+        self.attempts.append(PushAttempt.of(request.headers, response.status_code, stored=stored))
         return response
 
     async def _read(self, request: Request) -> bytes | None:
@@ -172,34 +147,43 @@ class PushReceiver:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _handle(self, request: Request, delivery_id: str | None) -> tuple[Response, bool]:
+    async def _handle(self, request: Request) -> tuple[Response, bool]:
         body = await self._read(request)
         if body is None:
             return _problem(413, "Too large", f"over {self.max_body_bytes} bytes"), False
-        if not signature_matches(body, self.secret, request.headers.get(SIGNATURE_HEADER)):
-            return _problem(401, "Bad signature", f"{SIGNATURE_HEADER} does not match"), False
-        if delivery_id is None or not DELIVERY_ID.fullmatch(delivery_id):
-            return _problem(400, "Bad delivery id", f"{DELIVERY_ID_HEADER}: {delivery_id!r}"), False
         try:
-            parts = parse_push_body(request.headers.get("content-type", ""), body)
-        except PushFormatError as error:
-            return _problem(400, "Bad push body", str(error)), False
+            push = verify_push_request(request.headers, body, self.secret)
+        except PushRefused as refused:
+            return _problem(refused.status, refused.title, str(refused)), False
         async with self._lock:  # two concurrent attempts of one delivery: one stores it
-            if self.envelope_path(delivery_id).exists():
-                return self._ok(delivery_id, request, duplicate=True), False
-            await anyio.to_thread.run_sync(self._store, delivery_id, parts)
-        return self._ok(delivery_id, request, duplicate=False), True
+            earlier = await anyio.to_thread.run_sync(self._stored_parts, push.delivery_id)
+            if earlier is None:
+                await anyio.to_thread.run_sync(self._store, push.delivery_id, push.parts)
+        if earlier is None:
+            return self._ok(push, duplicate=False), True
+        if earlier != push.parts:
+            detail = f"{push.delivery_id} is stored with other parts: not a repeat of it"
+            return _problem(409, "Another body under a stored delivery id", detail), False
+        return self._ok(push, duplicate=True), False
+
+    def _stored_parts(self, delivery_id: str) -> PushParts | None:
+        if not self.envelope_path(delivery_id).exists():
+            return None
+        return PushParts(
+            envelope=self.envelope_path(delivery_id).read_bytes(),
+            evidence=self.evidence_path(delivery_id).read_bytes(),
+        )
 
     def _store(self, delivery_id: str, parts: PushParts) -> None:
         write_atomically(self.evidence_path(delivery_id), parts.evidence)
         write_atomically(self.envelope_path(delivery_id), parts.envelope)
 
     @staticmethod
-    def _ok(delivery_id: str, request: Request, *, duplicate: bool) -> JSONResponse:
+    def _ok(push: PushRequest, *, duplicate: bool) -> JSONResponse:
         return JSONResponse(
             {
-                "delivery_id": delivery_id,
-                "document_id": request.headers.get(DOCUMENT_ID_HEADER),
+                "delivery_id": push.delivery_id,
+                "document_id": push.document_id,
                 "duplicate": duplicate,
             }
         )

@@ -12,12 +12,28 @@ One push is `POST <agency endpoint>` with
     X-Axis-Delivery-Id: <delivery id>          (stable across attempts: drop repeats by it)
     X-Axis-Document-Id: <the axis's document id>
     X-Axis-Attempt: <1, 2, ...>
-    X-Axis-Signature: sha256=<lowercase hex HMAC-SHA256 of the raw body, agency's secret>
+    X-Axis-Timestamp: <when this attempt was made: Unix time, decimal seconds>
+    X-Axis-Signature: v1=<lowercase hex HMAC-SHA256 of the string to sign, agency's secret>
 
 and a body of exactly two parts, each `Content-Type: application/xml`: the envelope bytes
 as the sender signed them (`Content-ID: <envelope>`), then the axis's signed transit record
 (`Content-ID: <evidence>`). Lines are CRLF; part bodies are raw bytes (no transfer
-encoding). The HMAC covers the body only, not the headers.
+encoding); the boundary is new on every attempt.
+
+The string to sign (version `v1`) is five lines joined by a line feed (no final one):
+
+    v1
+    <X-Axis-Delivery-Id>
+    <X-Axis-Document-Id>
+    <X-Axis-Timestamp>
+    <lowercase hex SHA-256 of the raw body>
+
+so a captured request cannot be replayed under another delivery or document id, nor, once
+`MAX_CLOCK_SKEW_SECONDS` (5 minutes) have passed, at all: a receiver refuses a timestamp
+further than that from its clock, either way. A second, different pair of parts under a
+delivery id the receiver has already stored is refused too; the same parts again (a retry,
+or a replay inside the five minutes) are an idempotent repeat. `X-Axis-Attempt` is not
+signed: it is for logs only.
 """
 
 from __future__ import annotations
@@ -26,6 +42,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 CONTENT_TYPE = "multipart/related"
@@ -36,17 +54,42 @@ EVIDENCE_ID = "<evidence>"
 DELIVERY_ID_HEADER = "X-Axis-Delivery-Id"
 DOCUMENT_ID_HEADER = "X-Axis-Document-Id"
 ATTEMPT_HEADER = "X-Axis-Attempt"
+TIMESTAMP_HEADER = "X-Axis-Timestamp"
 SIGNATURE_HEADER = "X-Axis-Signature"
-SIGNATURE_PREFIX = "sha256="
+SIGNATURE_VERSION = "v1"
+MAX_CLOCK_SKEW_SECONDS = 300
+"""How far a push's timestamp may be from the receiver's clock, either way."""
 
 DELIVERY_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,127}")
 """What a delivery id may look like (the axis uses UUIDs): receivers name files after it."""
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,70}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _CRLF = b"\r\n"
 
 
-class PushFormatError(ValueError):
-    """A push body that does not follow the format (the receiver answers 400)."""
+class PushRefused(ValueError):
+    """A push request a receiver must refuse, with the HTTP status and title to answer."""
+
+    status = 400
+    title = "Bad push request"
+
+
+class PushFormatError(PushRefused):
+    """A push that does not follow the format: a bad header or body (400)."""
+
+
+class PushSignatureError(PushRefused):
+    """A push the axis did not sign with this secret, or one signed for something else (401)."""
+
+    status = 401
+    title = "Bad signature"
+
+
+class PushTimestampError(PushRefused):
+    """A push signed too long ago or too far ahead: a replay, or a clock to fix (401)."""
+
+    status = 401
+    title = "Timestamp out of range"
 
 
 @dataclass(frozen=True)
@@ -57,6 +100,17 @@ class PushParts:
     evidence: bytes
 
 
+@dataclass(frozen=True)
+class PushRequest:
+    """One push whose signature, timestamp, headers and body have been checked."""
+
+    delivery_id: str
+    document_id: str
+    timestamp: int
+    attempt: int | None
+    parts: PushParts
+
+
 def _secret(secret: bytes | str) -> bytes:
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
     if not key:
@@ -64,17 +118,19 @@ def _secret(secret: bytes | str) -> bytes:
     return key
 
 
-def body_signature(body: bytes, secret: bytes | str) -> str:
-    """The `X-Axis-Signature` value of `body`: `sha256=` and the hex HMAC-SHA256."""
-    return SIGNATURE_PREFIX + hmac.new(_secret(secret), body, hashlib.sha256).hexdigest()
+def string_to_sign(delivery_id: str, document_id: str, timestamp: int, body: bytes) -> bytes:
+    """What `X-Axis-Signature` is the HMAC of (version v1; see the module docstring)."""
+    lines = [SIGNATURE_VERSION, delivery_id, document_id, str(timestamp)]
+    lines.append(hashlib.sha256(body).hexdigest())
+    return "\n".join(lines).encode("utf-8", "surrogateescape")
 
 
-def signature_matches(body: bytes, secret: bytes | str, header: str | None) -> bool:
-    """Whether `header` is the signature of `body` (constant-time: no timing oracle)."""
-    if header is None:
-        return False
-    expected = body_signature(body, secret).encode("ascii")
-    return hmac.compare_digest(expected, header.strip().encode("utf-8", "surrogateescape"))
+def request_signature(
+    secret: bytes | str, delivery_id: str, document_id: str, timestamp: int, body: bytes
+) -> str:
+    """The `X-Axis-Signature` value of one push: `v1=` and the hex HMAC-SHA256."""
+    message = string_to_sign(delivery_id, document_id, timestamp, body)
+    return f"{SIGNATURE_VERSION}=" + hmac.new(_secret(secret), message, hashlib.sha256).hexdigest()
 
 
 def _part(content_id: str, data: bytes) -> bytes:
@@ -88,8 +144,11 @@ def build_push_request(
     document_id: str,
     attempt: int,
     secret: bytes | str,
+    *,
+    timestamp: int | None = None,
 ) -> tuple[dict[str, str], bytes]:
-    """The headers and body of one push attempt (send them as they are, body unchanged)."""
+    """The headers and body of one push attempt (send them as they are, body unchanged),
+    signed at `timestamp` (Unix seconds; by default now)."""
     if attempt < 1:
         raise ValueError("attempts are numbered from 1")
     if not DELIVERY_ID.fullmatch(delivery_id):
@@ -110,6 +169,7 @@ def build_push_request(
             _CRLF + marker + b"--" + _CRLF,
         ]
     )
+    signed_at = int(time.time()) if timestamp is None else timestamp
     headers = {
         "Content-Type": (
             f'{CONTENT_TYPE}; type="{PART_TYPE}"; start="{ENVELOPE_ID}"; boundary="{boundary}"'
@@ -117,7 +177,8 @@ def build_push_request(
         DELIVERY_ID_HEADER: delivery_id,
         DOCUMENT_ID_HEADER: document_id,
         ATTEMPT_HEADER: str(attempt),
-        SIGNATURE_HEADER: body_signature(body, secret),
+        TIMESTAMP_HEADER: str(signed_at),
+        SIGNATURE_HEADER: request_signature(secret, delivery_id, document_id, signed_at, body),
     }
     return headers, body
 
@@ -196,3 +257,46 @@ def parse_push_body(content_type: str, body: bytes) -> PushParts:
     if missing:
         raise PushFormatError(f"the body has no part {' or '.join(missing)}")
     return PushParts(envelope=found_parts[ENVELOPE_ID], evidence=found_parts[EVIDENCE_ID])
+
+
+def verify_push_request(
+    headers: Mapping[str, str], body: bytes, secret: bytes | str, *, now: float | None = None
+) -> PushRequest:
+    """The push in `headers` (names in any case) and `body`, once its signature,
+    timestamp and format hold; PushRefused otherwise.
+
+    The signature is checked first (in constant time), so nothing an unsigned request
+    carries is looked at further.
+    """
+    headers = {name.lower(): value for name, value in headers.items()}
+    delivery_id = headers.get(DELIVERY_ID_HEADER.lower(), "")
+    document_id = headers.get(DOCUMENT_ID_HEADER.lower(), "")
+    timestamp_text = headers.get(TIMESTAMP_HEADER.lower(), "")
+    signature = headers.get(SIGNATURE_HEADER.lower())
+    if signature is None:
+        raise PushSignatureError(f"no {SIGNATURE_HEADER} header")
+    if not _TIMESTAMP.fullmatch(timestamp_text):
+        raise PushSignatureError(f"{TIMESTAMP_HEADER} is not Unix seconds: {timestamp_text!r:.40}")
+    timestamp = int(timestamp_text)
+    expected = request_signature(secret, delivery_id, document_id, timestamp, body)
+    given = signature.strip().encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(expected.encode("ascii"), given):
+        raise PushSignatureError(
+            f"{SIGNATURE_HEADER} does not match this delivery id, document id, timestamp and body"
+        )
+    skew = timestamp - (time.time() if now is None else now)
+    if abs(skew) > MAX_CLOCK_SKEW_SECONDS:
+        raise PushTimestampError(
+            f"{TIMESTAMP_HEADER} is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} "
+            f"this receiver's clock (at most {MAX_CLOCK_SKEW_SECONDS} s)"
+        )
+    if not DELIVERY_ID.fullmatch(delivery_id):
+        raise PushFormatError(f"{DELIVERY_ID_HEADER}: {delivery_id!r:.140}")
+    attempt_text = headers.get(ATTEMPT_HEADER.lower(), "")
+    return PushRequest(
+        delivery_id=delivery_id,
+        document_id=document_id,
+        timestamp=timestamp,
+        attempt=int(attempt_text) if attempt_text.isdigit() else None,
+        parts=parse_push_body(headers.get("content-type", ""), body),
+    )

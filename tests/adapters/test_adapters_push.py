@@ -1,11 +1,14 @@
 """The push wire format (one definition for the axis and the receiver) and the agency's
-push receiver: HMAC, deduplication by delivery id, atomic storage, failing on purpose."""
+push receiver: HMAC over ids, timestamp and body, replays refused, deduplication by
+delivery id, atomic storage; and the test receiver that fails on purpose."""
 
 from __future__ import annotations
 
 import asyncio
 import email.parser
 import email.policy
+import hashlib
+import hmac
 import subprocess
 import sys
 import time
@@ -16,16 +19,21 @@ from pathlib import Path
 import httpx
 import pytest
 from adapters_support import NOW, RECIPIENTS, SENDER, Keys, full_document
+from push_endpoint import FaultyReceiver
 
 from adapters.edxml_builder import build_document
 from adapters.receiver import PushReceiver, app_from_environment
 from adapters.verification import verify_delivery
 from schemas.push_format import (
+    MAX_CLOCK_SKEW_SECONDS,
     PushFormatError,
-    body_signature,
+    PushSignatureError,
+    PushTimestampError,
     build_push_request,
     parse_push_body,
-    signature_matches,
+    request_signature,
+    string_to_sign,
+    verify_push_request,
 )
 from signing.certificates import RegisteredCertificate
 from signing.evidence import EvidenceKind, EvidenceRecord, sign_evidence
@@ -37,28 +45,57 @@ EVIDENCE = b"<Evidence>\n\xe1\xbb\x87</Evidence>"
 
 
 def push(
-    delivery_id: str = "d-1", attempt: int = 1, secret: str = SECRET
+    delivery_id: str = "d-1",
+    attempt: int = 1,
+    secret: str = SECRET,
+    *,
+    timestamp: int | None = None,
+    evidence: bytes = EVIDENCE,
 ) -> tuple[dict[str, str], bytes]:
-    return build_push_request(ENVELOPE, EVIDENCE, delivery_id, "doc-1", attempt, secret)
+    return build_push_request(
+        ENVELOPE, evidence, delivery_id, "doc-1", attempt, secret, timestamp=timestamp
+    )
 
 
 # The wire format
 
 
 def test_request_round_trip() -> None:
+    before = int(time.time())
     headers, body = push("6f1c7a52-delivery", attempt=3)
     assert headers["X-Axis-Delivery-Id"] == "6f1c7a52-delivery"
     assert headers["X-Axis-Document-Id"] == "doc-1"
     assert headers["X-Axis-Attempt"] == "3"
-    assert headers["X-Axis-Signature"] == body_signature(body, SECRET)
-    assert (
-        headers["X-Axis-Signature"].startswith("sha256=") and len(headers["X-Axis-Signature"]) == 71
+    timestamp = int(headers["X-Axis-Timestamp"])
+    assert before <= timestamp <= time.time()
+    assert headers["X-Axis-Signature"] == request_signature(
+        SECRET, "6f1c7a52-delivery", "doc-1", timestamp, body
     )
+    assert headers["X-Axis-Signature"].startswith("v1=") and len(headers["X-Axis-Signature"]) == 67
     assert headers["Content-Type"].startswith(
         'multipart/related; type="application/xml"; start="<envelope>"'
     )
-    parts = parse_push_body(headers["Content-Type"], body)
-    assert (parts.envelope, parts.evidence) == (ENVELOPE, EVIDENCE)
+    pushed = verify_push_request(headers, body, SECRET)
+    assert (pushed.delivery_id, pushed.document_id, pushed.timestamp, pushed.attempt) == (
+        "6f1c7a52-delivery",
+        "doc-1",
+        timestamp,
+        3,
+    )
+    assert (pushed.parts.envelope, pushed.parts.evidence) == (ENVELOPE, EVIDENCE)
+
+
+def test_the_string_to_sign_is_the_documented_one() -> None:
+    body = b"any body"
+    assert string_to_sign("d-1", "doc-1", 1767225600, body) == (
+        b"v1\nd-1\ndoc-1\n1767225600\n" + hashlib.sha256(body).hexdigest().encode()
+    )
+    expected = hmac.new(
+        SECRET.encode(), string_to_sign("d-1", "doc-1", 1767225600, body), hashlib.sha256
+    )
+    assert request_signature(SECRET, "d-1", "doc-1", 1767225600, body) == (
+        "v1=" + expected.hexdigest()
+    )
 
 
 def test_a_standard_mime_reader_sees_the_same_parts() -> None:
@@ -93,27 +130,39 @@ def test_build_refuses_what_cannot_travel() -> None:
 
 
 def test_signature_check() -> None:
-    _, body = push()
-    good = body_signature(body, SECRET)
-    assert signature_matches(body, SECRET, good)
-    assert signature_matches(body, SECRET.encode(), good)
-    assert not signature_matches(body, "other secret", good)
-    assert not signature_matches(body + b" ", SECRET, good)
-    assert not signature_matches(body, SECRET, None)
-    assert not signature_matches(body, SECRET, "sha256=ü" + good[8:])
-    assert not signature_matches(body, SECRET, good.upper())
+    headers, body = push()
+    assert verify_push_request(headers, body, SECRET.encode()).delivery_id == "d-1"
+    lower = {name.lower(): value for name, value in headers.items()}
+    assert verify_push_request(lower, body, SECRET).delivery_id == "d-1"
+    good = headers["X-Axis-Signature"]
+    refused = [
+        ({}, body, "other secret"),
+        ({}, body + b" ", SECRET),
+        ({"X-Axis-Signature": good.upper()}, body, SECRET),
+        ({"X-Axis-Signature": "v1=ü" + good[4:]}, body, SECRET),
+        ({"X-Axis-Signature": "sha256=" + good[3:]}, body, SECRET),
+        ({"X-Axis-Document-Id": "doc-2"}, body, SECRET),
+        ({"X-Axis-Timestamp": str(int(headers["X-Axis-Timestamp"]) + 1)}, body, SECRET),
+        ({"X-Axis-Timestamp": "2026-01-01T00:00:00Z"}, body, SECRET),
+    ]
+    for change, sent, secret in refused:
+        with pytest.raises(PushSignatureError):
+            verify_push_request({**headers, **change}, sent, secret)
+    unsigned = {name: value for name, value in headers.items() if name != "X-Axis-Signature"}
+    with pytest.raises(PushSignatureError, match="no X-Axis-Signature"):
+        verify_push_request(unsigned, body, SECRET)
 
 
-def test_parser_tolerates_preamble_epilogue_and_unknown_parts() -> None:
-    boundary = "b0und"
-    body = (
-        b"preamble\r\n--b0und\r\nContent-ID: <other>\r\n\r\nignored\r\n"
-        b"--b0und  \r\ncontent-id:   <evidence>\r\n\r\nEV\r\n"
-        b"--b0und\r\nContent-Type: application/xml\r\nContent-ID: <envelope>\r\n\r\nEN\r\n"
-        b"--b0und--\r\nepilogue"
-    )
-    parts = parse_push_body(f"Multipart/Related; boundary={boundary}", body)
-    assert (parts.envelope, parts.evidence) == (b"EN", b"EV")
+def test_timestamps_more_than_five_minutes_off_are_refused() -> None:
+    assert MAX_CLOCK_SKEW_SECONDS == 300
+    now = 1_800_000_000
+    for skew in (-300, 0, 300):
+        headers, body = push(timestamp=now + skew)
+        assert verify_push_request(headers, body, SECRET, now=now).timestamp == now + skew
+    for skew, word in ((-301, "behind"), (301, "ahead of")):
+        headers, body = push(timestamp=now + skew)
+        with pytest.raises(PushTimestampError, match=f"301 s {word}"):
+            verify_push_request(headers, body, SECRET, now=now)
 
 
 @pytest.mark.parametrize(
@@ -238,8 +287,63 @@ async def test_a_restarted_receiver_still_knows_what_it_stored(tmp_path: Path) -
         assert (await send(c, *push("d-1", attempt=2))).json()["duplicate"] is True
 
 
-async def test_fail_first(tmp_path: Path) -> None:
-    receiver = PushReceiver(tmp_path, SECRET, fail_first=2)
+async def test_a_captured_push_replayed_under_another_delivery_id_is_refused(
+    receiver: PushReceiver, client: httpx.AsyncClient
+) -> None:
+    headers, body = push("d-1")
+    assert (await send(client, headers, body)).status_code == 200
+    replay = await send(client, {**headers, "X-Axis-Delivery-Id": "d-2"}, body)
+    assert replay.status_code == 401
+    assert replay.headers["content-type"] == "application/problem+json"
+    assert replay.json()["title"] == "Bad signature"
+    assert receiver.stored() == ["d-1"]
+
+
+async def test_a_captured_push_replayed_later_is_refused(
+    receiver: PushReceiver, client: httpx.AsyncClient
+) -> None:
+    """A capture from six minutes ago, never delivered here: its signature is good, its
+    timestamp is not (and cannot be changed without the secret)."""
+    stale = int(time.time()) - MAX_CLOCK_SKEW_SECONDS - 60
+    headers, body = push("d-1", timestamp=stale)
+    answer = await send(client, headers, body)
+    assert answer.status_code == 401
+    assert answer.json()["title"] == "Timestamp out of range"
+    assert "behind" in answer.json()["detail"]
+    ahead = await send(client, *push("d-1", timestamp=int(time.time()) + 3600))
+    assert ahead.status_code == 401
+    moved = await send(client, {**headers, "X-Axis-Timestamp": str(int(time.time()))}, body)
+    assert moved.status_code == 401 and moved.json()["title"] == "Bad signature"
+    assert receiver.stored() == []
+
+
+async def test_another_body_under_a_stored_delivery_id_is_refused(
+    receiver: PushReceiver, client: httpx.AsyncClient
+) -> None:
+    assert (await send(client, *push("d-1"))).status_code == 200
+    other = await send(client, *push("d-1", attempt=2, evidence=b"<Evidence>other</Evidence>"))
+    assert other.status_code == 409
+    assert other.headers["content-type"] == "application/problem+json"
+    assert receiver.evidence_path("d-1").read_bytes() == EVIDENCE
+    assert [a.status for a in receiver.attempts] == [200, 409]
+
+
+async def test_an_honest_repeat_is_accepted_and_stored_once(
+    receiver: PushReceiver, client: httpx.AsyncClient
+) -> None:
+    """The very same request twice (a proxy resending it) and a retry with a new boundary
+    and timestamp: all 200, one delivery stored, once."""
+    headers, body = push("d-1")
+    answers = [await send(client, headers, body) for _ in range(2)]
+    answers.append(await send(client, *push("d-1", attempt=2)))
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.json()["duplicate"] for a in answers] == [False, True, True]
+    assert [a.stored for a in receiver.attempts] == [True, False, False]
+    assert sorted(p.name for p in receiver.directory.iterdir()) == ["d-1.edxml", "d-1.evidence.xml"]
+
+
+async def test_faulty_receiver_fails_first(tmp_path: Path) -> None:
+    receiver = FaultyReceiver(tmp_path, SECRET, fail_first=2)
     async for c in _client(receiver):
         statuses = [(await send(c, *push("d-1", attempt=n))).status_code for n in (1, 2, 3, 4)]
     assert statuses == [503, 503, 200, 200]
@@ -252,8 +356,8 @@ async def test_fail_first(tmp_path: Path) -> None:
     assert receiver.stored() == ["d-1"]
 
 
-async def test_failures_can_ask_for_a_pause(tmp_path: Path) -> None:
-    receiver = PushReceiver(tmp_path, SECRET, fail_first=1, fail_status=429, retry_after=7)
+async def test_faulty_receiver_can_ask_for_a_pause(tmp_path: Path) -> None:
+    receiver = FaultyReceiver(tmp_path, SECRET, fail_first=1, fail_status=429, retry_after=7)
     async for c in _client(receiver):
         first = await send(c, *push("d-1"))
         second = await send(c, *push("d-1", attempt=2))
@@ -261,8 +365,8 @@ async def test_failures_can_ask_for_a_pause(tmp_path: Path) -> None:
     assert second.status_code == 200 and "Retry-After" not in second.headers
 
 
-async def test_delay_answers_slowly(tmp_path: Path) -> None:
-    receiver = PushReceiver(tmp_path, SECRET, delay=0.2, delay_first=1)
+async def test_faulty_receiver_answers_slowly(tmp_path: Path) -> None:
+    receiver = FaultyReceiver(tmp_path, SECRET, delay=0.2, delay_first=1)
     async for c in _client(receiver):
         started = time.monotonic()
         await send(c, *push("d-1"))
@@ -277,13 +381,19 @@ async def test_malformed_requests_are_400(
     receiver: PushReceiver, client: httpx.AsyncClient
 ) -> None:
     headers, body = push("d-1")
-    unsafe = {**headers, "X-Axis-Delivery-Id": "../escape"}
+    timestamp = int(headers["X-Axis-Timestamp"])
+    unsafe = {
+        **headers,
+        "X-Axis-Delivery-Id": "../escape",
+        "X-Axis-Signature": request_signature(SECRET, "../escape", "doc-1", timestamp, body),
+    }
     assert (await send(client, unsafe, body)).status_code == 400
     junk = b"<not multipart/>"
+    timestamp = int(headers["X-Axis-Timestamp"])
     plain = {
         **headers,
         "Content-Type": "application/xml",
-        "X-Axis-Signature": body_signature(junk, SECRET),
+        "X-Axis-Signature": request_signature(SECRET, "d-1", "doc-1", timestamp, junk),
     }
     response = await send(client, plain, junk)
     assert response.status_code == 400 and "multipart/related" in response.json()["detail"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from envelopes import document
-from push_endpoint import free_port, serving
+from push_endpoint import FaultyReceiver, free_port, serving
 from running_axis import OTHER, RECIPIENT, SENDER, Axis
 from test_delivery import eventually, inbox
 
@@ -50,7 +50,7 @@ async def recipient_state(axis: Axis, document_id: str) -> dict[str, Any]:
 
 
 async def test_push_then_retries_after_two_failures(axis: Axis, tmp_path: Path) -> None:
-    receiver = PushReceiver(tmp_path / "received", SECRET, fail_first=2)
+    receiver = FaultyReceiver(tmp_path / "received", SECRET, fail_first=2)
     async with serving(receiver) as url:
         await push_to(axis, url)
         document_id, body = await send(axis, "push,1", [RECIPIENT])
@@ -113,7 +113,7 @@ async def test_down_past_the_policy_is_dead_then_replayed(axis: Axis, tmp_path: 
 
 
 async def test_a_slow_endpoint_holds_up_nobody(axis: Axis, tmp_path: Path) -> None:
-    receiver = PushReceiver(tmp_path / "received", SECRET, delay=3.0)
+    receiver = FaultyReceiver(tmp_path / "received", SECRET, delay=3.0)
     async with serving(receiver) as url:
         await push_to(axis, url)
         await send(axis, "slow,1", [RECIPIENT, OTHER])

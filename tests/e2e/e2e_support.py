@@ -1,7 +1,7 @@
 """A deployment of the axis as an operator runs it, for crash tests: `axis serve --only-api`
 and `axis worker` as real processes configured by `AXIS_*` variables, one data directory,
 one database and one bus (embedded SQLite file or Kafka), agencies registered beforehand,
-push endpoints (`PushReceiver`) served on loopback by the test process itself.
+push endpoints (`FaultyReceiver`) served on loopback by the test process itself.
 
 Everything here waits on conditions with deadlines; nothing sleeps to synchronise.
 """
@@ -27,13 +27,12 @@ import httpx
 import pytest
 from database_fixtures import asyncpg_dsn
 from envelopes import document
-from push_endpoint import free_port
+from push_endpoint import FaultyReceiver, free_port
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from starlette.types import Receive, Scope, Send
 
 from adapters.client import AgencyClient, AxisError, AxisUnreachable, SendResult
-from adapters.receiver import PushReceiver
 from axis.bus.factory import create_bus
 from axis.bus.topics import EVENTS
 from axis.config import Settings
@@ -71,8 +70,8 @@ async def wait_until(
         await asyncio.sleep(every)
 
 
-class RecordingReceiver(PushReceiver):
-    """A `PushReceiver` that also notes the delivery id of every request when it arrives
+class RecordingReceiver(FaultyReceiver):
+    """A `FaultyReceiver` that also notes the delivery id of every request when it arrives
     (its `attempts` are noted only when answered, which a slow endpoint does late)."""
 
     def __init__(self, directory: Path, *, delay: float = 0.0) -> None:
