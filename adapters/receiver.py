@@ -34,7 +34,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from adapters.verification import Delivered
-from schemas.files import write_atomically
+from schemas.files import delivered_ids, delivery_paths, write_delivery
 from schemas.push_format import (
     ATTEMPT_HEADER,
     DELIVERY_ID_HEADER,
@@ -44,8 +44,6 @@ from schemas.push_format import (
     verify_push_request,
 )
 
-ENVELOPE_SUFFIX = ".edxml"
-EVIDENCE_SUFFIX = ".evidence.xml"
 DEFAULT_MAX_BODY_BYTES = 80 * 1024 * 1024
 """The axis accepts envelopes up to 64 MiB by default; the evidence and framing add little."""
 
@@ -113,23 +111,18 @@ class PushReceiver:
         await self.app(scope, receive, send)
 
     def envelope_path(self, delivery_id: str) -> Path:
-        return self.directory / f"{delivery_id}{ENVELOPE_SUFFIX}"
+        return delivery_paths(self.directory, delivery_id)[0]
 
     def evidence_path(self, delivery_id: str) -> Path:
-        return self.directory / f"{delivery_id}{EVIDENCE_SUFFIX}"
+        return delivery_paths(self.directory, delivery_id)[1]
 
     def stored(self) -> list[str]:
         """The delivery ids stored so far (complete ones), sorted."""
-        return sorted(p.name.removesuffix(ENVELOPE_SUFFIX) for p in self.directory.glob("*.edxml"))
+        return delivered_ids(self.directory)
 
     def load(self, delivery_id: str) -> Delivered:
         """A stored delivery, ready for `verify_delivery`."""
-        return Delivered(
-            delivery_id=delivery_id,
-            document_id=None,
-            envelope=self.envelope_path(delivery_id).read_bytes(),
-            evidence=self.evidence_path(delivery_id).read_bytes(),
-        )
+        return Delivered.from_folder(self.directory, delivery_id)
 
     async def _receive(self, request: Request) -> Response:
         response, stored = await self._handle(request)
@@ -169,14 +162,11 @@ class PushReceiver:
     def _stored_parts(self, delivery_id: str) -> PushParts | None:
         if not self.envelope_path(delivery_id).exists():
             return None
-        return PushParts(
-            envelope=self.envelope_path(delivery_id).read_bytes(),
-            evidence=self.evidence_path(delivery_id).read_bytes(),
-        )
+        stored = self.load(delivery_id)
+        return PushParts(envelope=stored.envelope, evidence=stored.evidence)
 
     def _store(self, delivery_id: str, parts: PushParts) -> None:
-        write_atomically(self.evidence_path(delivery_id), parts.evidence)
-        write_atomically(self.envelope_path(delivery_id), parts.envelope)
+        write_delivery(self.directory, delivery_id, parts.envelope, parts.evidence)
 
     @staticmethod
     def _ok(push: PushRequest, *, duplicate: bool) -> JSONResponse:

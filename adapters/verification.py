@@ -1,8 +1,9 @@
 """Check a delivered document before a DMS acts on it: the sender's signature and the axis's
 transit record, then read the document only from what the sender signed.
 
-Why separate from the client: deliveries arrive by pull (the client's `download`) or by push
-(`adapters.receiver` stores them); both end here, and neither path needs HTTP for this.
+Why separate from the client: deliveries arrive by pull (the client's `download`), by push
+(`adapters.receiver` stores them) or by file drop (`adapters.drop_folder` reads them); all
+end here, and none needs HTTP for this.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from cryptography import x509
 
@@ -20,6 +22,7 @@ from schemas.edxml import (
     envelope_from_tree,
     parse_envelope,
 )
+from schemas.files import delivery_paths
 from signing.certificates import RegisteredCertificate, TrustStore
 from signing.errors import ErrorCode, SignatureError
 from signing.evidence import EvidenceKind, EvidenceRecord, Verification, verify_evidence
@@ -39,6 +42,12 @@ class Delivered:
     """The axis's document id (X-Axis-Document-Id), when it was given."""
     envelope: bytes
     evidence: bytes
+
+    @classmethod
+    def from_folder(cls, directory: Path, delivery_id: str) -> Delivered:
+        """A delivery stored in a folder (by the axis's file drop or a push receiver)."""
+        envelope, evidence = delivery_paths(directory, delivery_id)
+        return cls(delivery_id, None, envelope.read_bytes(), evidence.read_bytes())
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Files that appear whole or not at all, and stay after a crash: blobs, file-drop
-deliveries, what a push receiver stores.
+deliveries, what a push receiver stores; and the layout of a delivered document in a folder,
+which the axis's file drop writes and an agency's receiver and drop-folder reader share.
 
 Why one place: the order matters and is easy to get subtly wrong. The bytes go to a
 temporary name in the same folder (so the rename is atomic: one file system), are fsynced,
@@ -40,3 +41,41 @@ def write_atomically(path: Path, data: bytes, *, temporary_prefix: str | None = 
         Path(temporary).unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+ENVELOPE_SUFFIX = ".edxml"
+EVIDENCE_SUFFIX = ".evidence.xml"
+
+
+def delivery_paths(directory: Path, delivery_id: str) -> tuple[Path, Path]:
+    """Where one delivery lives in a folder: `<id>.edxml` (the envelope as the sender
+    signed it) and `<id>.evidence.xml` (the axis's transit record)."""
+    return (
+        directory / f"{delivery_id}{ENVELOPE_SUFFIX}",
+        directory / f"{delivery_id}{EVIDENCE_SUFFIX}",
+    )
+
+
+def write_delivery(
+    directory: Path,
+    delivery_id: str,
+    envelope: bytes,
+    evidence: bytes,
+    *,
+    temporary_prefix: str | None = None,
+) -> None:
+    """The evidence first, then the envelope, each atomically: whoever sees `<id>.edxml`
+    finds `<id>.evidence.xml` beside it, so the envelope's presence means complete."""
+    envelope_path, evidence_path = delivery_paths(directory, delivery_id)
+    write_atomically(evidence_path, evidence, temporary_prefix=temporary_prefix)
+    write_atomically(envelope_path, envelope, temporary_prefix=temporary_prefix)
+
+
+def delivered_ids(directory: Path) -> list[str]:
+    """The ids of the complete deliveries in `directory`, sorted (temporary files, hidden,
+    are not deliveries)."""
+    return sorted(
+        path.name.removesuffix(ENVELOPE_SUFFIX)
+        for path in directory.glob(f"*{ENVELOPE_SUFFIX}")
+        if not path.name.startswith(".") and path.is_file()
+    )
