@@ -1,1 +1,3 @@
-"""Per-agency delivery adapters (HTTP push, pull inbox, file drop) and the agency-side client."""
+"""The agency side: the client that builds, signs, sends, reads and acknowledges; the push
+receiver; the drop-folder reader; and delivery verification. It imports `schemas` and
+`signing`, never `axis`, and installs alone (`agency/pyproject.toml`)."""

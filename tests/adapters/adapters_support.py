@@ -27,11 +27,14 @@ from adapters.edxml_builder import (
     StaffInfo,
     StatusCode,
     TraceHeader,
+    build_document,
 )
 from schemas.edxml import DocumentEnvelope, StatusMessage
 from schemas.edxml.models import Attachment, ManifestReference, MessageHeader
-from signing.certificates import TrustStore
+from signing.certificates import RegisteredCertificate, TrustStore
+from signing.evidence import EvidenceKind, EvidenceRecord, sign_evidence
 from signing.keys import CertifiedKey
+from signing.xmldsig import sign_envelope, verify_envelope
 
 SENDER = "000.00.00.G22"
 RECIPIENTS = ("000.00.00.H26", "000.00.00.H41", "000.00.01.H53")
@@ -254,3 +257,26 @@ def assert_status_matches(parsed: object, sent: OutgoingStatus) -> None:
     assert parsed.status_code is sent.status_code
     assert parsed.description == sent.description
     assert parsed.timestamp == sent.timestamp
+
+
+def transit_delivery(keys: Keys) -> tuple[bytes, bytes]:
+    """A delivery as the axis hands it over: `full_document()` as the sender (`keys.ec`)
+    signed it, and the axis's signed transit record over those bytes."""
+    envelope = sign_envelope(build_document(full_document(), now=NOW), keys.ec)
+    received_at = datetime.now(UTC)
+    verified = verify_envelope(
+        envelope,
+        certificates=[RegisteredCertificate.of(keys.ec.certificate)],
+        trust=keys.trust,
+        receipt_time=received_at,
+    )
+    record = EvidenceRecord.for_document(
+        envelope,
+        kind=EvidenceKind.TRANSIT,
+        document_id="doc-1",
+        sender=SENDER,
+        recipients=RECIPIENTS,
+        time=received_at,
+        verified=verified,
+    )
+    return envelope, sign_evidence(record, keys.axis)

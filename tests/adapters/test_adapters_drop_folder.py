@@ -3,41 +3,14 @@ once, refused ones set aside with the reason."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from adapters_support import NOW, RECIPIENTS, SENDER, Keys, full_document
+from adapters_support import SENDER, Keys, full_document, transit_delivery
 
 from adapters.drop_folder import DropFolderReader
-from adapters.edxml_builder import build_document
 from adapters.verification import Delivered, VerifiedDelivery
 from schemas.files import write_atomically, write_delivery
-from signing.certificates import RegisteredCertificate
-from signing.evidence import EvidenceKind, EvidenceRecord, sign_evidence
-from signing.xmldsig import sign_envelope, verify_envelope
-
-
-def signed_delivery(keys: Keys) -> tuple[bytes, bytes]:
-    """An envelope as the sender signed it and the axis's transit record over it."""
-    envelope = sign_envelope(build_document(full_document(), now=NOW), keys.ec)
-    received_at = datetime.now(UTC)
-    verified = verify_envelope(
-        envelope,
-        certificates=[RegisteredCertificate.of(keys.ec.certificate)],
-        trust=keys.trust,
-        receipt_time=received_at,
-    )
-    record = EvidenceRecord.for_document(
-        envelope,
-        kind=EvidenceKind.TRANSIT,
-        document_id="doc-1",
-        sender=SENDER,
-        recipients=RECIPIENTS,
-        time=received_at,
-        verified=verified,
-    )
-    return envelope, sign_evidence(record, keys.axis)
 
 
 def reader(directory: Path, keys: Keys) -> DropFolderReader:
@@ -52,7 +25,7 @@ def reader(directory: Path, keys: Keys) -> DropFolderReader:
 def test_verified_deliveries_are_handed_over_once_and_bad_ones_set_aside(
     tmp_path: Path, keys: Keys
 ) -> None:
-    envelope, evidence = signed_delivery(keys)
+    envelope, evidence = transit_delivery(keys)
     write_delivery(tmp_path, "d-1", envelope, evidence)
     write_delivery(tmp_path, "d-2", envelope.replace(b"</edXML>", b"<!-- x --></edXML>"), evidence)
     write_atomically(tmp_path / "d-3.evidence.xml", evidence)  # the envelope not written yet
@@ -82,7 +55,7 @@ def test_verified_deliveries_are_handed_over_once_and_bad_ones_set_aside(
 
 
 def test_a_delivery_whose_handler_fails_stays_pending(tmp_path: Path, keys: Keys) -> None:
-    write_delivery(tmp_path, "d-1", *signed_delivery(keys))
+    write_delivery(tmp_path, "d-1", *transit_delivery(keys))
     folder = reader(tmp_path, keys)
 
     def fail(delivered: Delivered, verified: VerifiedDelivery) -> None:
@@ -96,7 +69,7 @@ def test_a_delivery_whose_handler_fails_stays_pending(tmp_path: Path, keys: Keys
 
 
 def test_a_delivery_with_no_evidence_is_refused(tmp_path: Path, keys: Keys) -> None:
-    envelope, _ = signed_delivery(keys)
+    envelope, _ = transit_delivery(keys)
     write_atomically(tmp_path / "d-1.edxml", envelope)
     [taken] = reader(tmp_path, keys).take(lambda d, v: None)
     assert taken.refusal is not None and "FileNotFoundError" in taken.refusal

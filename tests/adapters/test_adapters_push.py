@@ -13,12 +13,11 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from adapters_support import NOW, RECIPIENTS, SENDER, Keys, full_document
+from adapters_support import NOW, SENDER, Keys, full_document, transit_delivery
 from push_endpoint import FaultyReceiver
 
 from adapters.edxml_builder import build_document
@@ -35,9 +34,6 @@ from schemas.push_format import (
     string_to_sign,
     verify_push_request,
 )
-from signing.certificates import RegisteredCertificate
-from signing.evidence import EvidenceKind, EvidenceRecord, sign_evidence
-from signing.xmldsig import sign_envelope, verify_envelope
 
 SECRET = "s3cret-shared-with-the-axis"
 ENVELOPE = b'<?xml version="1.0"?>\r\n<edXML>--not a boundary\r\n--\r\n</edXML>\r\n'
@@ -410,24 +406,7 @@ async def test_stored_delivery_verifies(
     receiver: PushReceiver, client: httpx.AsyncClient, keys: Keys
 ) -> None:
     """What the receiver keeps is what the sender signed plus the axis's transit record."""
-    envelope = sign_envelope(build_document(full_document(), now=NOW), keys.ec)
-    received_at = datetime.now(UTC)
-    verified = verify_envelope(
-        envelope,
-        certificates=[RegisteredCertificate.of(keys.ec.certificate)],
-        trust=keys.trust,
-        receipt_time=received_at,
-    )
-    record = EvidenceRecord.for_document(
-        envelope,
-        kind=EvidenceKind.TRANSIT,
-        document_id="doc-1",
-        sender=SENDER,
-        recipients=RECIPIENTS,
-        time=received_at,
-        verified=verified,
-    )
-    evidence = sign_evidence(record, keys.axis)
+    envelope, evidence = transit_delivery(keys)
     headers, body = build_push_request(envelope, evidence, "d-9", "doc-1", 1, SECRET)
     assert (await send(client, headers, body)).status_code == 200
     result = verify_delivery(
