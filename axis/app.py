@@ -22,6 +22,7 @@ from axis.pipeline.ingest import Ingest
 from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
 from axis.storage.database import create_engine, create_session_factory, migrate
+from axis.vdxp.router import vdxp_router
 from axis.workers.context import WorkerContext
 from axis.workers.run import background, running_workers
 from signing.identity import AxisIdentity, load_axis_identity
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.include_router(inbox.router)
     app.include_router(dead_letters.router)
     app.include_router(audit.router)
+    app.include_router(vdxp_router(settings))
     return app
 
 

@@ -43,6 +43,8 @@ from axis.registry import (
     agency_events,
     certificate_event,
     directory,
+    disable_vdxp,
+    enable_vdxp,
     read_agency_file,
     save_agencies,
 )
@@ -57,6 +59,8 @@ tokens = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help
 app.add_typer(tokens, name="tokens")
 agencies = typer.Typer(help="Register and list agencies.", no_args_is_help=True)
 app.add_typer(agencies, name="agencies")
+vdxp = typer.Typer(help="Agencies' access to the VDXP endpoints.", no_args_is_help=True)
+agencies.add_typer(vdxp, name="vdxp")
 
 
 @asynccontextmanager
@@ -249,6 +253,40 @@ def agencies_list() -> None:
             f"{entry.code:<16} {entry.level.value:<9} {state:<9} "
             f"{entry.parent_code or '-':<16} {entry.name}"
         )
+
+
+@vdxp.command("enable")
+def vdxp_enable(
+    code: str,
+    system_id: Annotated[
+        str | None, typer.Option(help="The SDK's systemid (default: the agency's code).")
+    ] = None,
+) -> None:
+    """Enable agency CODE on the VDXP endpoints (again: a new secret); prints the secret once."""
+
+    async def enable(session: AsyncSession, origin: Origin) -> tuple[tuple[str, str], list[Event]]:
+        credentials, change = await enable_vdxp(session, code, system_id)
+        return (credentials.system_id, credentials.secret), agency_events([change], origin)
+
+    try:
+        issued_id, secret = asyncio.run(_recorded(enable))
+    except (RegistryError, BusError) as exc:
+        _fail(str(exc))
+    typer.echo(f"systemid: {issued_id}\nsecret: {secret}\n(store it now: it is not shown again)")
+
+
+@vdxp.command("disable")
+def vdxp_disable(code: str) -> None:
+    """Refuse agency CODE on the VDXP endpoints from now on."""
+
+    async def disable(session: AsyncSession, origin: Origin) -> tuple[None, list[Event]]:
+        return None, agency_events([await disable_vdxp(session, code)], origin)
+
+    try:
+        asyncio.run(_recorded(disable))
+    except (RegistryError, BusError) as exc:
+        _fail(str(exc))
+    typer.echo(f"VDXP access of {code} disabled")
 
 
 audit = typer.Typer(help="The audit log: export bundles and verify them.", no_args_is_help=True)

@@ -123,6 +123,20 @@ class Settings(BaseSettings):
         default=True,
         description="Also accept the older 3-part organisation codes (e.g. 28.22.H17).",
     )
+    vdxp_prefix: str = Field(
+        default="/vdxp",
+        pattern=r"^(/[A-Za-z0-9._~-]+)+$",
+        description="Path under which the VDXP-compatible endpoints are served.",
+    )
+    vdxp_timestamp_window_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="A VDXP request's timestamp may be this far from the axis's clock.",
+    )
+    vdxp_clock_zone: str = Field(
+        default="Asia/Ho_Chi_Minh",
+        description="Time zone of VDXP clients' timestamps (the SDK sends local time, no zone).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from axis.storage.models import (
     AgencyCertificate,
     AgencyLevel,
     AgencyStatus,
+    VdxpAccess,
     utcnow,
 )
 from signing.certificates import RegisteredCertificate, check_public_key
@@ -173,6 +175,7 @@ def _apply(agency: Agency, record: AgencyRecord) -> None:
 
 
 REDACTED = "<redacted>"
+SECRET_FIELDS = frozenset({"delivery.secret", "vdxp.secret"})
 
 
 @dataclass(frozen=True)
@@ -227,11 +230,11 @@ def _fields(agency: Agency) -> dict[str, Any]:
 
 
 def _audit_value(field: str, value: Any) -> Any:
-    """`value` of `field` as the audit log may hold it: the push secret redacted, and
-    whatever in the push URL may be a credential (user info, query)."""
+    """`value` of `field` as the audit log may hold it: the push and VDXP secrets redacted,
+    and whatever in the push URL may be a credential (user info, query)."""
     if value is None:
         return None
-    if field == "delivery.secret":
+    if field in SECRET_FIELDS:
         return REDACTED
     if field == "delivery.url":
         parts = urlsplit(str(value))
@@ -387,3 +390,71 @@ async def directory(session: AsyncSession) -> list[DirectoryEntry]:
         )
         for agency in agencies
     ]
+
+
+SYSTEM_ID_PATTERN = r"^[0-9A-Za-z._-]{1,128}$"
+
+
+class VdxpEnable(BaseModel):
+    """An operator enabling (or re-keying) an agency's VDXP access."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system_id: str | None = Field(default=None, pattern=SYSTEM_ID_PATTERN)
+    """The `systemid` the agency's SDK is configured with; default its organisation code."""
+
+
+class VdxpCredentials(BaseModel):
+    """What the agency configures its VDXP SDK with; the secret is shown only here, once."""
+
+    agency_code: str
+    system_id: str
+    secret: str
+
+
+def _vdxp_fields(access: VdxpAccess | None) -> dict[str, Any]:
+    if access is None:
+        return {"vdxp.enabled": False}
+    return {
+        "vdxp.enabled": access.enabled,
+        "vdxp.system_id": access.system_id,
+        "vdxp.secret": access.secret,
+    }
+
+
+async def enable_vdxp(
+    session: AsyncSession, code: str, system_id: str | None = None
+) -> tuple[VdxpCredentials, AgencyChange]:
+    """Enable agency `code` on the VDXP endpoints with a new secret (enabling again rotates
+    it: the old one stops working). Returns the credentials to hand over, and the change."""
+    await get_agency(session, code)
+    system_id = system_id or code
+    taken = await session.scalar(
+        select(VdxpAccess.agency_code).where(
+            VdxpAccess.system_id == system_id, VdxpAccess.agency_code != code
+        )
+    )
+    if taken is not None:
+        raise RegistryError(f"systemid {system_id} is already issued to {taken}")
+    access = await session.get(VdxpAccess, code)
+    before = _vdxp_fields(access)
+    if access is None:
+        access = VdxpAccess(agency_code=code)
+        session.add(access)
+    access.system_id = system_id
+    access.secret = secrets.token_urlsafe(32)
+    access.enabled = True
+    await session.flush()
+    credentials = VdxpCredentials(agency_code=code, system_id=system_id, secret=access.secret)
+    return credentials, AgencyChange(code, before, _vdxp_fields(access))
+
+
+async def disable_vdxp(session: AsyncSession, code: str) -> AgencyChange:
+    """Refuse agency `code` on the VDXP endpoints from now on (its /v1 tokens still work)."""
+    await get_agency(session, code)
+    access = await session.get(VdxpAccess, code)
+    before = _vdxp_fields(access)
+    if access is not None:
+        access.enabled = False
+        await session.flush()
+    return AgencyChange(code, before, _vdxp_fields(access))

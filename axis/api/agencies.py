@@ -23,12 +23,16 @@ from axis.registry import (
     CertificateRecord,
     DirectoryEntry,
     RegistryError,
+    VdxpCredentials,
+    VdxpEnable,
     add_certificate,
     agency_counts,
     agency_events,
     agency_record,
     certificate_event,
     directory,
+    disable_vdxp,
+    enable_vdxp,
     get_agency,
     save_agencies,
 )
@@ -134,3 +138,32 @@ async def register_certificate(
             return {"fingerprint_sha256": certificate.fingerprint_sha256}
     except RegistryError as exc:
         raise await _refused(request, principal, "certificate", code, exc) from exc
+
+
+@router.post("/v1/admin/agencies/{code}/vdxp", status_code=201)
+async def enable_vdxp_access(
+    request: Request, code: str, body: VdxpEnable, principal: Operator
+) -> VdxpCredentials:
+    """Enable the agency on the VDXP endpoints, or rotate its secret: the answer holds the
+    `systemid` and secret for its SDK, shown this once."""
+    try:
+        async with request.app.state.sessions.begin() as session:
+            credentials, change = await enable_vdxp(session, code, body.system_id)
+            origin = _origin(request, principal)
+            await publish_events(request.app.state.bus, agency_events([change], origin))
+            return credentials
+    except RegistryError as exc:
+        raise await _refused(request, principal, "vdxp", code, exc) from exc
+
+
+@router.delete("/v1/admin/agencies/{code}/vdxp")
+async def disable_vdxp_access(request: Request, code: str, principal: Operator) -> dict[str, str]:
+    """Refuse the agency on the VDXP endpoints from now on (its /v1 tokens still work)."""
+    try:
+        async with request.app.state.sessions.begin() as session:
+            change = await disable_vdxp(session, code)
+            origin = _origin(request, principal)
+            await publish_events(request.app.state.bus, agency_events([change], origin))
+    except RegistryError as exc:
+        raise await _refused(request, principal, "vdxp", code, exc) from exc
+    return {"agency_code": code, "vdxp": "disabled"}

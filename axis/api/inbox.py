@@ -10,8 +10,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.api.auth import require
+from axis.bus import Bus
 from axis.credentials import Principal
 from axis.events import Event, publish_event
 from axis.problem import Problem
@@ -61,16 +63,57 @@ def _entry(delivery: Delivery, overdue_before: datetime) -> InboxEntry:
     )
 
 
-async def _own_delivery(request: Request, delivery_id: str, principal: Principal) -> Delivery:
-    async with request.app.state.sessions() as session:
+async def own_delivery(
+    sessions: async_sessionmaker[AsyncSession], delivery_id: str, agency_code: str | None
+) -> Delivery:
+    """A delivery in `agency_code`'s inbox (404 for any other: no leaks). The VDXP
+    endpoints use it too."""
+    async with sessions() as session:
         delivery: Delivery | None = await session.get(Delivery, delivery_id)
-    if (
-        delivery is None
-        or delivery.recipient_code != principal.agency_code
-        or delivery.state not in IN_INBOX
-    ):
+    if delivery is None or delivery.recipient_code != agency_code or delivery.state not in IN_INBOX:
         raise Problem(404, "delivery_not_found", "No such delivery", f"no delivery {delivery_id}")
     return delivery
+
+
+async def _own_delivery(request: Request, delivery_id: str, principal: Principal) -> Delivery:
+    return await own_delivery(request.app.state.sessions, delivery_id, principal.agency_code)
+
+
+async def acknowledge_delivery(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: Bus,
+    delivery: Delivery,
+    result: Literal["done", "fail"],
+    reason: str,
+) -> DeliveryState:
+    """Done (taken in) or fail (with a reason); the same answer again is accepted as is, a
+    different one is 409. The one place an agency's acknowledgement changes a delivery (the
+    /v1 and VDXP endpoints both come here)."""
+    state = ACKED[result]
+    if delivery.state is state:
+        return state
+    if delivery.state is not DeliveryState.DELIVERED:
+        raise Problem(
+            409, "already_acknowledged", "Already acknowledged", f"it is {delivery.state.value}"
+        )
+    async with sessions.begin() as session:
+        changed = await session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery.id, Delivery.state == DeliveryState.DELIVERED)
+            .values(state=state, acked_at=utcnow(), ack_reason=reason[:2000] or None)
+        )
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            await publish_event(
+                bus,
+                Event(
+                    type="delivery.acked",
+                    actor=f"agency:{delivery.recipient_code}",
+                    document_id=delivery.document_id,
+                    agency_code=delivery.recipient_code,
+                    data={"delivery_id": delivery.id, "result": result, "reason": reason[:2000]},
+                ),
+            )
+    return state
 
 
 @router.get("/v1/inbox")
@@ -152,32 +195,7 @@ async def acknowledge(
 ) -> dict[str, str]:
     """Done (taken in) or fail (with a reason); the same answer again is accepted as is."""
     delivery = await _own_delivery(request, delivery_id, principal)
-    state = ACKED[ack.result]
-    if delivery.state is state:
-        return {"delivery_id": delivery.id, "state": state.value}
-    if delivery.state is not DeliveryState.DELIVERED:
-        raise Problem(
-            409, "already_acknowledged", "Already acknowledged", f"it is {delivery.state.value}"
-        )
-    async with request.app.state.sessions.begin() as session:
-        changed = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery.id, Delivery.state == DeliveryState.DELIVERED)
-            .values(state=state, acked_at=utcnow(), ack_reason=ack.reason[:2000] or None)
-        )
-        if changed.rowcount == 1:
-            await publish_event(
-                request.app.state.bus,
-                Event(
-                    type="delivery.acked",
-                    actor=f"agency:{principal.agency_code}",
-                    document_id=delivery.document_id,
-                    agency_code=principal.agency_code,
-                    data={
-                        "delivery_id": delivery.id,
-                        "result": ack.result,
-                        "reason": ack.reason[:2000],
-                    },
-                ),
-            )
+    state = await acknowledge_delivery(
+        request.app.state.sessions, request.app.state.bus, delivery, ack.result, ack.reason
+    )
     return {"delivery_id": delivery.id, "state": state.value}

@@ -87,31 +87,48 @@ class Accepted:
     new: bool
 
 
-async def ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
+Transport = Literal["bearer", "vdxp-hmac"]
+"""How the sender authenticated: a /v1 bearer token, or the VDXP SDK's header HMAC."""
+
+
+async def ingest_document(
+    ingest: Ingest, agency_code: str, body: bytes, transport: Transport = "bearer"
+) -> Accepted:
     """Accept a document sent by `agency_code`, or raise `Problem` (and record why)."""
     return await _recording_rejections(
-        _ingest_document(ingest, agency_code, body), ingest, "document.rejected", agency_code, body
-    )
+        _ingest_document(ingest, agency_code, body, transport),
+        ingest, "document.rejected", agency_code, body, transport,
+    )  # fmt: skip
 
 
-async def ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
+async def ingest_status(
+    ingest: Ingest, agency_code: str, body: bytes, transport: Transport = "bearer"
+) -> Accepted:
     """Accept a status message sent by `agency_code`, or raise `Problem` (and record why)."""
     return await _recording_rejections(
-        _ingest_status(ingest, agency_code, body), ingest, "status.rejected", agency_code, body
-    )
+        _ingest_status(ingest, agency_code, body, transport),
+        ingest, "status.rejected", agency_code, body, transport,
+    )  # fmt: skip
 
 
 async def _recording_rejections(
-    work: Awaitable[Accepted], ingest: Ingest, event_type: str, agency_code: str, body: bytes
+    work: Awaitable[Accepted],
+    ingest: Ingest,
+    event_type: str,
+    agency_code: str,
+    body: bytes,
+    transport: Transport,
 ) -> Accepted:
     try:
         return await work
     except Problem as rejection:
-        await record_rejection(ingest, event_type, agency_code, body, rejection)
+        await record_rejection(ingest, event_type, agency_code, body, rejection, transport)
         raise
 
 
-async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
+async def _ingest_document(
+    ingest: Ingest, agency_code: str, body: bytes, transport: Transport
+) -> Accepted:
     received_at = utcnow()
     envelope = _parse(ingest, body)
     if not isinstance(envelope, DocumentEnvelope):
@@ -189,7 +206,8 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
         accepted_data["changes_document_id"] = changes_document_id  # what a revoke/update changes
     steps = [
         Event(type="document.received", at=received_at, actor=actor, document_id=document_id,
-              agency_code=agency_code, data={"sha256": digest, "size": len(body)}),
+              agency_code=agency_code,
+              data={"sha256": digest, "size": len(body), "transport": transport}),
         Event(type="document.verified", actor=actor, document_id=document_id,
               agency_code=agency_code,
               data={"certificate": verified.fingerprint, "algorithm": verified.algorithm}),
@@ -208,7 +226,9 @@ async def _ingest_document(ingest: Ingest, agency_code: str, body: bytes) -> Acc
     return Accepted(document_id, "document", recipients, received_at, new=True)
 
 
-async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accepted:
+async def _ingest_status(
+    ingest: Ingest, agency_code: str, body: bytes, transport: Transport
+) -> Accepted:
     received_at = utcnow()
     envelope = _parse(ingest, body)
     if not isinstance(envelope, StatusMessage):
@@ -276,7 +296,7 @@ async def _ingest_status(ingest: Ingest, agency_code: str, body: bytes) -> Accep
         document_id=document.id,
         agency_code=agency_code,
         data={"status_id": status_id, "status_code": status.status_code,
-              "signed": verified is not None, "sha256": digest},
+              "signed": verified is not None, "sha256": digest, "transport": transport},
     )  # fmt: skip
     try:
         await _commit_published(ingest, status, document.id, accepted, [event])
@@ -513,7 +533,12 @@ async def _commit_published(
 
 
 async def record_rejection(
-    ingest: Ingest, event_type: str, agency_code: str, body: bytes | None, rejection: Problem
+    ingest: Ingest,
+    event_type: str,
+    agency_code: str,
+    body: bytes | None,
+    rejection: Problem,
+    transport: Transport = "bearer",
 ) -> None:
     """Every rejection is an audit event (`body` is None when it was refused unread);
     failing to record it must not hide the 4xx."""
@@ -521,6 +546,7 @@ async def record_rejection(
         "code": rejection.code,
         "status": rejection.status,
         "detail": rejection.detail[:500],
+        "transport": transport,
     }
     if body is not None:
         data |= {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}

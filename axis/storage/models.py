@@ -426,3 +426,32 @@ class AuditCheckpoint(Base):
     """The checkpoint as a signed note (signing/checkpoints.py): what auditors verify."""
     timestamp: Mapped[bytes | None] = mapped_column(LargeBinary)
     """An RFC 3161 timestamp token over the note, when a TSA is configured."""
+
+
+class VdxpAccess(Base):
+    """An agency's credentials on the VDXP endpoints (`axis/vdxp/`): its `systemid` and the
+    HMAC secret it shares with the axis. The secret is stored as it is, like a push secret:
+    verifying an HMAC needs the key itself."""
+
+    __tablename__ = "vdxp_access"
+
+    agency_code: Mapped[str] = mapped_column(
+        String(ORGAN_CODE_LENGTH), ForeignKey("agencies.code", ondelete="CASCADE"), primary_key=True
+    )
+    system_id: Mapped[str] = mapped_column(String(128), unique=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+class VdxpSeenRequest(Base):
+    """A VDXP request's `XroadVnpt-hash-header`, kept until its timestamp leaves the window:
+    the same one again inside it is a replay. In the database so that every API process
+    sees every other's."""
+
+    __tablename__ = "vdxp_seen_requests"
+
+    hash_header: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
