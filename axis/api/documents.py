@@ -20,6 +20,7 @@ from axis.api.auth import current_principal, require
 from axis.audit.bundle import b64
 from axis.audit.proofs import logged_acceptance
 from axis.credentials import Principal
+from axis.edxml.models import EnvelopeWarning
 from axis.pipeline.ingest import (
     Accepted,
     Ingest,
@@ -87,6 +88,8 @@ class StatusView(BaseModel):
     status_code: str
     signed: bool
     received_at: datetime
+    warnings: list[EnvelopeWarning]
+    """Deviations in the status's descriptive fields (accepted all the same)."""
 
 
 class DocumentView(BaseModel):
@@ -102,6 +105,9 @@ class DocumentView(BaseModel):
     size_bytes: int
     received_at: datetime
     receipt_url: str
+    warnings: list[EnvelopeWarning]
+    """Deviations in values the axis only records (trace hops, descriptive dates,
+    numbers, free text): accepted all the same; lines are those of the received bytes."""
     statuses: list[StatusView]
 
 
@@ -253,6 +259,7 @@ async def _views(request: Request, documents: list[Document]) -> list[DocumentVi
                     status_code=status.status_code,
                     signed=status.certificate_fingerprint is not None,
                     received_at=status.received_at,
+                    warnings=[EnvelopeWarning.model_validate(w) for w in status.warnings],
                 )
             )
     return [
@@ -270,6 +277,7 @@ async def _views(request: Request, documents: list[Document]) -> list[DocumentVi
             size_bytes=document.size_bytes,
             received_at=document.received_at,
             receipt_url=str(request.url_for("read_receipt", document_id=document.id)),
+            warnings=[EnvelopeWarning.model_validate(w) for w in document.warnings],
             statuses=statuses[document.id],
         )
         for document in documents

@@ -93,9 +93,32 @@ class Code(_Model):
     code_notation: str | None = None
 
 
+class EnvelopeWarning(_Model):
+    """A value the axis only records that deviates from QCVN 102:2016: accepted, but said.
+
+    The same fields as an EnvelopeError (`axis.edxml.rules` decides which rule refuses and
+    which warns), so a client reads both the same way.
+    """
+
+    code: str
+    message: str
+    line: int | None = None
+    element: str | None = None
+
+
 class PromulgationInfo(_Model):
+    """Where and when a document was promulgated, as a sender writes it."""
+
     place: str | None = None
     promulgation_date: date
+
+
+class ReceivedPromulgationInfo(_Model):
+    """PromulgationInfo as received: the date is None where it could not be read (a warning
+    says so). Separate from PromulgationInfo because a sender must always write a date."""
+
+    place: str | None = None
+    promulgation_date: date | None = None
 
 
 class DocumentType(_Model):
@@ -136,9 +159,10 @@ class MessageHeader(_Model):
     to: list[Organization] = Field(min_length=1)
     document_id: str
     code: Code
-    promulgation_info: PromulgationInfo
+    promulgation_info: ReceivedPromulgationInfo
     document_type: DocumentType
-    subject: str
+    subject: str | None
+    """None when empty (a warning says so): the axis only records it."""
     content: str | None = None
     signer_info: SignerInfo | None = None
     due_date: date | None = None
@@ -149,10 +173,18 @@ class MessageHeader(_Model):
 
 
 class TraceHeader(_Model):
-    """One hop the document passed through."""
+    """One hop the document passed through, as a sender writes it."""
 
     organ_id: str
     timestamp: datetime
+
+
+class ReceivedTraceHeader(_Model):
+    """A hop as received: recorded, never routed on, so an odd OrganId is kept as written
+    and an unreadable Timestamp is None (each with a warning)."""
+
+    organ_id: str
+    timestamp: datetime | None = None
 
 
 class StaffInfo(_Model):
@@ -222,11 +254,13 @@ class DocumentEnvelope(_Model):
 
     kind: Literal["document"] = "document"
     header: MessageHeader
-    trace_headers: list[TraceHeader] = Field(default_factory=list)
+    trace_headers: list[ReceivedTraceHeader] = Field(default_factory=list)
     business: Business | None = None
     references: list[ManifestReference] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
     signature: SignatureForm | None = None
+    warnings: list[EnvelopeWarning] = Field(default_factory=list)
+    """Deviations in values the axis only records (see axis.edxml.rules)."""
 
     @property
     def document_id(self) -> str:
@@ -250,8 +284,10 @@ class StatusMessage(_Model):
     staff_info: StaffInfo | None = None
     status_code: StatusCode
     description: str | None = None
-    timestamp: datetime
+    timestamp: datetime | None
+    """None when it could not be read (a warning says so): the axis only records it."""
     signature: SignatureForm | None = None
+    warnings: list[EnvelopeWarning] = Field(default_factory=list)
 
     @property
     def document_id(self) -> str:
