@@ -26,6 +26,7 @@ from axis.edxml.models import (
     MessageHeader,
     Organization,
     OtherInfo,
+    PromulgationInfo,
     ReceivedPromulgationInfo,
     ReceivedTraceHeader,
     Receiver,
@@ -35,6 +36,7 @@ from axis.edxml.models import (
     SignerInfo,
     StaffInfo,
     StatusMessage,
+    TraceHeader,
 )
 from axis.edxml.names import (
     BUSINESS_NAMES,
@@ -251,10 +253,7 @@ def _message_header(element: Any, reading: Reading) -> MessageHeader:
         to=recipients,
         document_id=document_id,
         code=Code(code_number=code.text("CodeNumber"), code_notation=code.text("CodeNotation")),
-        promulgation_info=ReceivedPromulgationInfo(
-            place=promulgation.text("Place"),
-            promulgation_date=rules.descriptive_date(_text(date_element), date_element, reading),
-        ),
+        promulgation_info=_promulgation(promulgation, date_element, reading),
         document_type=DocumentType(
             type=_integer(document_type.one("Type"), reading),
             type_detail=_integer(document_type.one("TypeDetail"), reading),
@@ -269,6 +268,16 @@ def _message_header(element: Any, reading: Reading) -> MessageHeader:
         steering_type=_integer(children.one("SteeringType"), reading),
         to_places=_texts(children.one("ToPlaces"), "Place"),
     )
+
+
+def _promulgation(
+    promulgation: _Children, date_element: Any, reading: Reading
+) -> ReceivedPromulgationInfo:
+    place = promulgation.text("Place")
+    day = rules.descriptive_date(_text(date_element), date_element, reading)
+    if day is None:
+        return ReceivedPromulgationInfo(place=place)
+    return PromulgationInfo(place=place, promulgation_date=day)
 
 
 def _signer_info(element: Any) -> SignerInfo:
@@ -303,13 +312,12 @@ def _trace_header_list(
             children = _Children(child)
             organ_id = _required(children, "OrganId")
             timestamp = _required(children, "Timestamp")
+            code = rules.organ_code(_text(organ_id), organ_id, reading, rules.RECORDED_ORGAN_CODE)
+            moment = rules.descriptive_timestamp(_text(timestamp), timestamp, reading)
             traces.append(
-                ReceivedTraceHeader(
-                    organ_id=rules.organ_code(
-                        _text(organ_id), organ_id, reading, rules.RECORDED_ORGAN_CODE
-                    ),
-                    timestamp=rules.descriptive_timestamp(_text(timestamp), timestamp, reading),
-                )
+                ReceivedTraceHeader(organ_id=code)
+                if moment is None
+                else TraceHeader(organ_id=code, timestamp=moment)
             )
         elif is_edxml(child, *BUSINESS_NAMES):
             blocks.append(child)

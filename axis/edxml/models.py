@@ -106,19 +106,18 @@ class EnvelopeWarning(_Model):
     element: str | None = None
 
 
-class PromulgationInfo(_Model):
-    """Where and when a document was promulgated, as a sender writes it."""
-
-    place: str | None = None
-    promulgation_date: date
-
-
 class ReceivedPromulgationInfo(_Model):
     """PromulgationInfo as received: the date is None where it could not be read (a warning
-    says so). Separate from PromulgationInfo because a sender must always write a date."""
+    says so); the axis only records it. Read as a PromulgationInfo whenever it could."""
 
     place: str | None = None
     promulgation_date: date | None = None
+
+
+class PromulgationInfo(ReceivedPromulgationInfo):
+    """Where and when a document was promulgated, as a sender must write it (with a date)."""
+
+    promulgation_date: date
 
 
 class DocumentType(_Model):
@@ -172,19 +171,19 @@ class MessageHeader(_Model):
     to_places: list[str] = Field(default_factory=list)
 
 
-class TraceHeader(_Model):
-    """One hop the document passed through, as a sender writes it."""
-
-    organ_id: str
-    timestamp: datetime
-
-
 class ReceivedTraceHeader(_Model):
     """A hop as received: recorded, never routed on, so an odd OrganId is kept as written
-    and an unreadable Timestamp is None (each with a warning)."""
+    and an unreadable Timestamp is None (each with a warning). Read as a TraceHeader
+    whenever the Timestamp could be read."""
 
     organ_id: str
     timestamp: datetime | None = None
+
+
+class TraceHeader(ReceivedTraceHeader):
+    """One hop the document passed through, as a sender must write it (with a time)."""
+
+    timestamp: datetime
 
 
 class StaffInfo(_Model):
