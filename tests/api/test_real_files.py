@@ -166,6 +166,7 @@ async def test_a_real_file_reaches_its_recipients_and_a_status_comes_back(
     assert sorted((s["sender"], s["status_code"]) for s in view["statuses"]) == sorted(
         (recipient, "03") for recipient in recipients
     )
+    accepted = await eventually(lambda: accepted_event(axis, document_id), "document.accepted")
     if sample == "bkav_edoc_new.edxml":  # it writes its PromulgationDate day first
         [warning] = view["warnings"]
         assert (warning["code"], warning["element"], warning["line"]) == (
@@ -173,8 +174,20 @@ async def test_a_real_file_reaches_its_recipients_and_a_status_comes_back(
             "PromulgationDate",
             33,
         )
+        assert accepted["data"]["warnings"] == view["warnings"]
     else:
         assert view["warnings"] == []
+        assert "warnings" not in accepted["data"]
+
+
+async def accepted_event(axis: Axis, document_id: str) -> dict[str, Any] | None:
+    """The document.accepted event of the document, once the audit log holds it."""
+    response = await axis.request("GET", f"/v1/audit/documents/{document_id}/timeline", "auditor")
+    for entry in response.json() if response.status_code == 200 else []:
+        if entry["type"] == "document.accepted":
+            event: dict[str, Any] = entry["event"]
+            return event
+    return None
 
 
 async def test_the_real_status_sample_answers_the_document_it_names(axis: Axis) -> None:
@@ -253,3 +266,19 @@ async def test_recall_forms_and_refusals(axis: Axis) -> None:
             404,
             "urn:edoc-axis:problem:document_not_found",
         )
+
+
+async def test_a_status_with_an_unreadable_timestamp_is_accepted_with_a_warning(
+    axis: Axis,
+) -> None:
+    data = (SAMPLES / "lgsp_edoc_3_recipients.edxml").read_bytes()
+    sender, recipients, edxml_id = parties(data)
+    await register(axis, [sender, *recipients])
+    document_id = (await send(axis, sender, data, "/v1/documents"))["document_id"]
+    body = status_as_written(recipients[0], sender, edxml_id, "05").replace(
+        b"2015/09/20 11:08:36", b"20/09/2015 11h08"
+    )
+    await send(axis, recipients[0], body, "/v1/statuses")
+    view = (await axis.request("GET", f"/v1/documents/{document_id}", sender)).json()
+    [status] = view["statuses"]
+    assert [(w["code"], w["element"]) for w in status["warnings"]] == [("bad_date", "Timestamp")]
