@@ -30,6 +30,7 @@ from axis.pipeline.ingest import (
 from axis.problem import Problem
 from axis.rate_limit import RateLimiter
 from axis.storage.models import Delivery, Document, DocumentRecipient, Role, Status
+from schemas.edxml.models import EnvelopeWarning
 
 router = APIRouter(tags=["documents"])
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
@@ -87,6 +88,8 @@ class StatusView(BaseModel):
     status_code: str
     signed: bool
     received_at: datetime
+    warnings: list[EnvelopeWarning]
+    """Deviations in the status's descriptive fields (accepted all the same)."""
 
 
 class DocumentView(BaseModel):
@@ -102,6 +105,9 @@ class DocumentView(BaseModel):
     size_bytes: int
     received_at: datetime
     receipt_url: str
+    warnings: list[EnvelopeWarning]
+    """Deviations in values the axis only records (trace hops, descriptive dates,
+    numbers, free text): accepted all the same; lines are those of the received bytes."""
     statuses: list[StatusView]
 
 
@@ -110,7 +116,7 @@ class DocumentPage(BaseModel):
     next_cursor: str | None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused as soon as it passes `limit` (never buffered whole)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -134,7 +140,7 @@ async def _envelope_bytes(request: Request) -> bytes:
     limit = request.app.state.ingest.limits.max_body_bytes
     multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
     # Multipart framing adds a little around the file, which the parser bounds again.
-    body = await _read_body(request, limit + 64 * 1024 if multipart else limit)
+    body = await read_body(request, limit + 64 * 1024 if multipart else limit)
     if not multipart:
         return body
 
@@ -253,6 +259,7 @@ async def _views(request: Request, documents: list[Document]) -> list[DocumentVi
                     status_code=status.status_code,
                     signed=status.certificate_fingerprint is not None,
                     received_at=status.received_at,
+                    warnings=[EnvelopeWarning.model_validate(w) for w in status.warnings],
                 )
             )
     return [
@@ -270,6 +277,7 @@ async def _views(request: Request, documents: list[Document]) -> list[DocumentVi
             size_bytes=document.size_bytes,
             received_at=document.received_at,
             receipt_url=str(request.url_for("read_receipt", document_id=document.id)),
+            warnings=[EnvelopeWarning.model_validate(w) for w in document.warnings],
             statuses=statuses[document.id],
         )
         for document in documents

@@ -164,6 +164,8 @@ async def _ingest_document(
         if repeat is not None:
             return repeat
 
+    # Warnings name lines in the received bytes (kept verbatim); they never change routing.
+    warnings = [warning.model_dump() for warning in envelope.warnings]
     business_doc_type = int(signed.business.doc_type) if signed.business else 0
     changes_document_id = None
     if signed.business and signed.business.doc_type is not BusinessDocType.NEW:
@@ -184,6 +186,7 @@ async def _ingest_document(
         receipt_sha256=receipt_sha256,
         transit_sha256=transit_sha256,
         received_at=received_at,
+        warnings=warnings,
         recipients=[DocumentRecipient(agency_code=code) for code in recipients],
     )
     accepted = DocumentAccepted(
@@ -204,6 +207,8 @@ async def _ingest_document(
         accepted_data["business_doc_type"] = business_doc_type
     if changes_document_id is not None:
         accepted_data["changes_document_id"] = changes_document_id  # what a revoke/update changes
+    if warnings:
+        accepted_data["warnings"] = warnings
     steps = [
         Event(type="document.received", at=received_at, actor=actor, document_id=document_id,
               agency_code=agency_code,
@@ -241,6 +246,7 @@ async def _ingest_status(
     async with ingest.sessions() as session:
         sender = await _sender(session, agency_code, envelope.sender_id)
         certificates = await _certificates(session, agency_code)
+    warnings = [warning.model_dump() for warning in envelope.warnings]
 
     verified: VerifiedEnvelope | None = None
     if envelope.signature is SignatureForm.XMLDSIG or not sender.unsigned_statuses:
@@ -251,12 +257,10 @@ async def _ingest_status(
         _check_claim(agency_code, signed.sender_id)
         envelope = signed
     async with ingest.sessions() as session:
-        document = await _answered_document(session, envelope, agency_code)
+        document, recipients = await _answered_document(session, envelope, agency_code)
 
     digest = hashlib.sha256(body).hexdigest()
     status_id = str(uuid.uuid5(ID_NAMESPACE, f"status\n{agency_code}\n{digest}"))
-    answered = document.sender_code if agency_code != document.sender_code else None
-    recipients = [answered] if answered else sorted(r.agency_code for r in document.recipients)
     async with ingest.sessions() as session:
         existing = await session.get(Status, status_id)
     if existing is not None:
@@ -276,6 +280,7 @@ async def _ingest_status(
         receipt_sha256=receipt_sha256,
         transit_sha256=transit_sha256,
         received_at=received_at,
+        warnings=warnings,
     )
     accepted = StatusAccepted(
         status_id=status_id,
@@ -289,15 +294,20 @@ async def _ingest_status(
         signed=verified is not None,
         received_at=received_at,
     )
+    status_data: dict[str, object] = {
+        "status_id": status_id, "status_code": status.status_code,
+        "signed": verified is not None, "sha256": digest, "transport": transport,
+    }  # fmt: skip
+    if warnings:
+        status_data["warnings"] = warnings
     event = Event(
         type="status.accepted",
         at=received_at,
         actor=f"agency:{agency_code}",
         document_id=document.id,
         agency_code=agency_code,
-        data={"status_id": status_id, "status_code": status.status_code,
-              "signed": verified is not None, "sha256": digest, "transport": transport},
-    )  # fmt: skip
+        data=status_data,
+    )
     try:
         await _commit_published(ingest, status, document.id, accepted, [event])
     except IntegrityError:
@@ -466,32 +476,47 @@ async def _changed_document(
 
 async def _answered_document(
     session: AsyncSession, status: StatusMessage, agency_code: str
-) -> Document:
-    """The document a status answers, if `agency_code` may answer it.
+) -> tuple[Document, list[str]]:
+    """The document a status answers, and who the status goes to.
 
-    Recipients send statuses about what they received; the sender itself sends only a
-    recall request (13). Anything else looks exactly like an unknown document.
+    ResponseFor/DocumentId is the sender's DocumentId. A recipient's status (01..06, 15, 16)
+    names the document's sender in ResponseFor/OrganId and goes to that sender. A recall
+    request (13) comes from the document's sender only: real software names in
+    ResponseFor/OrganId the recipient asked to give it back, and it goes to that recipient;
+    naming the sender itself (the form `adapters/` writes) asks every recipient. Anything
+    else looks exactly like an unknown document, except a recipient asking to recall (403).
     """
+    named = status.response_for.organ_id
+    recall = status.status_code is StatusCode.RECALL_REQUESTED
     query = (
         select(Document)
         .where(Document.edxml_document_id == status.response_for.document_id)
         .options(selectinload(Document.recipients))
     )
-    if status.response_for.organ_id:
-        query = query.where(Document.sender_code == status.response_for.organ_id)
     for document in await session.scalars(query):
-        is_recipient = any(r.agency_code == agency_code for r in document.recipients)
-        is_sender_recall = (
-            document.sender_code == agency_code
-            and status.status_code is StatusCode.RECALL_REQUESTED
-        )
-        if is_recipient or is_sender_recall:
-            return document
+        recipients = sorted(r.agency_code for r in document.recipients)
+        if document.sender_code == agency_code:
+            if recall and named == agency_code:
+                return document, recipients
+            if recall and named in recipients:
+                return document, [named]
+        elif agency_code in recipients and named == document.sender_code:
+            if recall:
+                raise Problem(
+                    403,
+                    "recall_not_allowed",
+                    "Only the sender may recall",
+                    f"{agency_code} received {status.response_for.document_id!r}; only its "
+                    f"sender {document.sender_code} may ask to recall it (13)",
+                    errors=[{"element": "StatusCode", "message": "13 is the sender's request"}],
+                )
+            return document, [document.sender_code]
     raise Problem(
         404,
         "document_not_found",
         "No such document",
-        f"{agency_code} received no document {status.response_for.document_id!r}",
+        f"{agency_code} sent or received no document {status.response_for.document_id!r} "
+        f"that a status {status.status_code.value} naming {named} can answer",
         errors=[{"element": "ResponseFor/DocumentId", "message": "no such document"}],
     )
 

@@ -212,6 +212,8 @@ class Document(Base):
     received_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    """Deviations in values the axis only records (code, message, line, element)."""
 
     sender: Mapped[Agency] = relationship(lazy="raise")
     recipients: Mapped[list[DocumentRecipient]] = relationship(
@@ -271,6 +273,8 @@ class Status(Base):
     received_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, server_default=func.now()
     )
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    """As for a document: its descriptive fields' deviations."""
 
     __table_args__ = (UniqueConstraint("sender_code", "content_sha256"),)
 

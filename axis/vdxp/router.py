@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 
-from axis.api.documents import _read_body
+from axis.api.documents import read_body
 from axis.api.inbox import acknowledge_delivery, own_delivery
 from axis.bus import BusError
 from axis.config import Settings
@@ -143,7 +143,7 @@ async def _send_edoc(request: Request, caller: VdxpCaller) -> Response:
     kind = _message_type(caller, "edoc")
     rejected = "status.rejected" if kind == "status" else "document.rejected"
     try:
-        body = await _read_body(request, ingest.limits.max_body_bytes)
+        body = await read_body(request, ingest.limits.max_body_bytes)
         _check_hash_file(caller, body)
     except Problem as problem:
         await record_rejection(ingest, rejected, caller.agency_code, None, problem, "vdxp-hmac")

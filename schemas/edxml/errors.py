@@ -26,9 +26,11 @@ ErrorCode = Literal[
     "too_many_attachments",
     "attachment_too_large",
     "bad_base64",
+    "bad_number",
+    "empty_text",
 ]
 ERROR_CODES: frozenset[str] = frozenset(get_args(ErrorCode))
-"""Every code an EnvelopeError can carry."""
+"""Every code an EnvelopeError (or, for a warning rule, an EnvelopeWarning) can carry."""
 
 
 class EnvelopeError(Exception):

@@ -8,7 +8,6 @@ by namespace URI and local name, never by prefix.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from schemas.edxml import rules
@@ -28,6 +27,8 @@ from schemas.edxml.models import (
     Organization,
     OtherInfo,
     PromulgationInfo,
+    ReceivedPromulgationInfo,
+    ReceivedTraceHeader,
     Receiver,
     ReplacementInfo,
     ResponseFor,
@@ -46,6 +47,7 @@ from schemas.edxml.names import (
     is_edxml,
     local_name,
 )
+from schemas.edxml.rules import Reading
 
 _HEADER_AT_MOST_ONCE = (
     "DocumentId",
@@ -61,7 +63,6 @@ _HEADER_AT_MOST_ONCE = (
     "ToPlaces",
 )
 _HEADER_REQUIRED = ("Code", "PromulgationInfo", "DocumentType", "Subject")
-_INTEGER = re.compile(r"[+-]?0*[0-9]{1,18}")
 _EDXML_PREFIX = "{" + EDXML_NS + "}"
 
 
@@ -103,26 +104,16 @@ def _text(element: Any) -> str | None:
     return value or None
 
 
-def _integer(element: Any | None) -> int | None:
+def _integer(element: Any | None, reading: Reading) -> int | None:
     if element is None:
         return None
-    value = _text(element)
-    if value is None:
-        return None
-    if not _INTEGER.fullmatch(value):
-        raise EnvelopeError.at(element, "schema_invalid", f"{value!r} is not a whole number")
-    return int(value)
+    return rules.recorded_integer(_text(element), element, reading)
 
 
-def _boolean(element: Any | None) -> bool | None:
-    value = None if element is None else _text(element)
-    if value is None:
+def _boolean(element: Any | None, reading: Reading) -> bool | None:
+    if element is None:
         return None
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise EnvelopeError.at(element, "schema_invalid", f"{value!r} is not true or false")
+    return rules.recorded_boolean(_text(element), element, reading)
 
 
 def _texts(element: Any | None, name: str) -> list[str]:
@@ -141,11 +132,12 @@ def _required(children: _Children, name: str) -> Any:
     return element
 
 
-def _organization(element: Any, *, legacy: bool) -> Organization:
+def _organization(element: Any, reading: Reading) -> Organization:
+    """From, To, or a status's sender: the axis routes on these codes, so a bad one refuses."""
     children = _Children(element)
     organ_id = _required(children, "OrganId")
     return Organization(
-        organ_id=rules.organ_code(_text(organ_id), organ_id, legacy=legacy),
+        organ_id=rules.organ_code(_text(organ_id), organ_id, reading, rules.ROUTED_ORGAN_CODE),
         organ_name=children.text("OrganName"),
         organization_in_charge=children.text("OrganizationInCharge"),
         organ_add=children.text("OrganAdd"),
@@ -173,8 +165,9 @@ def _is_empty(element: Any) -> bool:
     return all(_text(child) is None for child in element if isinstance(child.tag, str))
 
 
-def _response_for(element: Any, *, legacy: bool, for_status: bool) -> ResponseFor:
-    """A ResponseFor; a status's must name the organisation and the DocumentId answered."""
+def _response_for(element: Any, reading: Reading, *, for_status: bool) -> ResponseFor:
+    """A ResponseFor; a status's must name the organisation and the DocumentId answered
+    (a document's is recorded only)."""
     children = _Children(element)
     organ_element = children.one("OrganId")
     organ_id = children.text("OrganId")
@@ -187,16 +180,18 @@ def _response_for(element: Any, *, legacy: bool, for_status: bool) -> ResponseFo
             raise EnvelopeError.at(
                 organ_element if organ_element is not None else element,
                 "bad_organ_code",
-                "ResponseFor must name the organisation that sent the document (OrganId)",
+                "ResponseFor must name an organisation (OrganId): the document's sender, "
+                "or for a recall (13) the recipient asked",
             )
     if organ_id is not None:
-        organ_id = rules.organ_code(organ_id, organ_element, legacy=legacy)
+        rule = rules.ANSWERED_ORGAN_CODE if for_status else rules.RECORDED_ORGAN_CODE
+        organ_id = rules.organ_code(organ_id, organ_element, reading, rule)
     return ResponseFor(
         organ_id=organ_id,
         code=children.text("Code"),
         promulgation_date=None
         if date_element is None
-        else rules.parse_optional_date(_text(date_element), date_element),
+        else rules.descriptive_date(_text(date_element), date_element, reading),
         document_id=document_id,
     )
 
@@ -220,7 +215,7 @@ def _signature(header: Any) -> SignatureForm | None:
     return None
 
 
-def _message_header(element: Any, *, legacy: bool) -> MessageHeader:
+def _message_header(element: Any, reading: Reading) -> MessageHeader:
     children = _Children(element)
     for name in _HEADER_AT_MOST_ONCE:
         repeated = children.all(name)
@@ -230,9 +225,9 @@ def _message_header(element: Any, *, legacy: bool) -> MessageHeader:
             )
     for name in _HEADER_REQUIRED:
         _required(children, name)
-    sender = _organization(children.one("From"), legacy=legacy)
+    sender = _organization(children.one("From"), reading)
     to_elements = children.all("To")
-    recipients = [_organization(to, legacy=legacy) for to in to_elements]
+    recipients = [_organization(to, reading) for to in to_elements]
     rules.distinct_recipients([to.organ_id for to in recipients], to_elements)
 
     id_element = children.one("DocumentId")
@@ -244,14 +239,12 @@ def _message_header(element: Any, *, legacy: bool) -> MessageHeader:
     date_element = promulgation.one("PromulgationDate")
     document_type = _Children(children.one("DocumentType"))
     subject_element = children.one("Subject")
-    subject = _text(subject_element)
-    if subject is None:
-        raise EnvelopeError.at(subject_element, "schema_invalid", "the Subject is empty")
+    subject = rules.free_text(_text(subject_element), subject_element, reading)
     signer = children.one("SignerInfo")
     due = children.one("DueDate")
     other = children.one("OtherInfo")
     responses = [
-        _response_for(response, legacy=legacy, for_status=False)
+        _response_for(response, reading, for_status=False)
         for response in children.all("ResponseFor")
         if not _is_empty(response)
     ]
@@ -260,24 +253,31 @@ def _message_header(element: Any, *, legacy: bool) -> MessageHeader:
         to=recipients,
         document_id=document_id,
         code=Code(code_number=code.text("CodeNumber"), code_notation=code.text("CodeNotation")),
-        promulgation_info=PromulgationInfo(
-            place=promulgation.text("Place"),
-            promulgation_date=rules.parse_date(_text(date_element), date_element),
-        ),
+        promulgation_info=_promulgation(promulgation, date_element, reading),
         document_type=DocumentType(
-            type=_integer(document_type.one("Type")),
-            type_detail=_integer(document_type.one("TypeDetail")),
+            type=_integer(document_type.one("Type"), reading),
+            type_detail=_integer(document_type.one("TypeDetail"), reading),
             type_name=document_type.text("TypeName"),
         ),
         subject=subject,
         content=children.text("Content"),
         signer_info=None if signer is None else _signer_info(signer),
-        due_date=None if due is None else rules.parse_optional_date(_text(due), due),
-        other_info=None if other is None else _other_info(other),
+        due_date=None if due is None else rules.descriptive_date(_text(due), due, reading),
+        other_info=None if other is None else _other_info(other, reading),
         response_for=responses,
-        steering_type=_integer(children.one("SteeringType")),
+        steering_type=_integer(children.one("SteeringType"), reading),
         to_places=_texts(children.one("ToPlaces"), "Place"),
     )
+
+
+def _promulgation(
+    promulgation: _Children, date_element: Any, reading: Reading
+) -> ReceivedPromulgationInfo:
+    place = promulgation.text("Place")
+    day = rules.descriptive_date(_text(date_element), date_element, reading)
+    if day is None:
+        return ReceivedPromulgationInfo(place=place)
+    return PromulgationInfo(place=place, promulgation_date=day)
 
 
 def _signer_info(element: Any) -> SignerInfo:
@@ -289,32 +289,35 @@ def _signer_info(element: Any) -> SignerInfo:
     )
 
 
-def _other_info(element: Any) -> OtherInfo:
+def _other_info(element: Any, reading: Reading) -> OtherInfo:
     children = _Children(element)
     return OtherInfo(
-        priority=_integer(children.one("Priority")),
+        priority=_integer(children.one("Priority"), reading),
         sphere_of_promulgation=children.text("SphereOfPromulgation"),
         typer_notation=children.text("TyperNotation"),
-        promulgation_amount=_integer(children.one("PromulgationAmount")),
-        page_amount=_integer(children.one("PageAmount")),
-        direction=_boolean(children.one("Direction")),
+        promulgation_amount=_integer(children.one("PromulgationAmount"), reading),
+        page_amount=_integer(children.one("PageAmount"), reading),
+        direction=_boolean(children.one("Direction"), reading),
         appendixes=_texts(children.one("Appendixes"), "Appendix"),
     )
 
 
-def _trace_header_list(element: Any, *, legacy: bool) -> tuple[list[TraceHeader], Business | None]:
-    traces: list[TraceHeader] = []
+def _trace_header_list(
+    element: Any, reading: Reading
+) -> tuple[list[ReceivedTraceHeader], Business | None]:
+    traces: list[ReceivedTraceHeader] = []
     blocks: list[Any] = []
     for child in element:
         if is_edxml(child, "TraceHeader"):
             children = _Children(child)
             organ_id = _required(children, "OrganId")
             timestamp = _required(children, "Timestamp")
+            code = rules.organ_code(_text(organ_id), organ_id, reading, rules.RECORDED_ORGAN_CODE)
+            moment = rules.descriptive_timestamp(_text(timestamp), timestamp, reading)
             traces.append(
-                TraceHeader(
-                    organ_id=rules.organ_code(_text(organ_id), organ_id, legacy=legacy),
-                    timestamp=rules.parse_timestamp(_text(timestamp), timestamp),
-                )
+                ReceivedTraceHeader(organ_id=code)
+                if moment is None
+                else TraceHeader(organ_id=code, timestamp=moment)
             )
         elif is_edxml(child, *BUSINESS_NAMES):
             blocks.append(child)
@@ -322,15 +325,15 @@ def _trace_header_list(element: Any, *, legacy: bool) -> tuple[list[TraceHeader]
         raise EnvelopeError.at(
             blocks[1], "schema_invalid", "TraceHeaderList holds more than one Bussiness"
         )
-    return traces, (_business(blocks[0], legacy=legacy) if blocks else None)
+    return traces, (_business(blocks[0], reading) if blocks else None)
 
 
-def _business(element: Any, *, legacy: bool) -> Business:
+def _business(element: Any, reading: Reading) -> Business:
     children = _Children(element)
     type_element = children.one("BussinessDocType", "BusinessDocType")
     if type_element is None:
         raise EnvelopeError.at(element, "schema_invalid", "Bussiness has no BussinessDocType")
-    number = _integer(type_element)
+    number = _integer(type_element, reading)  # the XSD allows only 0..3 here
     try:
         doc_type = BusinessDocType(-1 if number is None else number)
     except ValueError:
@@ -345,39 +348,38 @@ def _business(element: Any, *, legacy: bool) -> Business:
         document_id=children.text("DocumentId"),
         doc_type=doc_type,
         doc_reason=children.text("BussinessDocReason", "BusinessDocReason"),
-        paper=_integer(children.one("Paper")),
-        document_info=None if info is None else _document_info(info, legacy=legacy),
+        paper=_integer(children.one("Paper"), reading),
+        document_info=None if info is None else _document_info(info, reading),
         replacements=[]
         if replacements is None
         else [
-            _replacement(item, legacy=legacy)
-            for item in _Children(replacements).all("ReplacementInfo")
+            _replacement(item, reading) for item in _Children(replacements).all("ReplacementInfo")
         ],
         staff_info=_staff_info(children.one("StaffInfo")),
     )
 
 
-def _document_info(element: Any, *, legacy: bool) -> BusinessDocumentInfo:
+def _document_info(element: Any, reading: Reading) -> BusinessDocumentInfo:
     children = _Children(element)
     receiver_list = children.one("ReceiverList")
     receivers = [] if receiver_list is None else _Children(receiver_list).all("Receiver")
     return BusinessDocumentInfo(
-        document_info=_integer(children.one("DocumentInfo")),
-        document_receiver=_integer(children.one("DocumentReceiver")),
-        receivers=[_receiver(receiver, legacy=legacy) for receiver in receivers],
+        document_info=_integer(children.one("DocumentInfo"), reading),
+        document_receiver=_integer(children.one("DocumentReceiver"), reading),
+        receivers=[_receiver(receiver, reading) for receiver in receivers],
     )
 
 
-def _receiver(element: Any, *, legacy: bool) -> Receiver:
+def _receiver(element: Any, reading: Reading) -> Receiver:
     children = _Children(element)
     organ_id = _required(children, "OrganId")
     return Receiver(
-        organ_id=rules.organ_code(_text(organ_id), organ_id, legacy=legacy),
-        receiver_type=_integer(children.one("ReceiverType")),
+        organ_id=rules.organ_code(_text(organ_id), organ_id, reading, rules.RECORDED_ORGAN_CODE),
+        receiver_type=_integer(children.one("ReceiverType"), reading),
     )
 
 
-def _replacement(element: Any, *, legacy: bool) -> ReplacementInfo:
+def _replacement(element: Any, reading: Reading) -> ReplacementInfo:
     children = _Children(element)
     id_element = children.one("DocumentId")
     organ_list = children.one("OrganIdList")
@@ -386,7 +388,10 @@ def _replacement(element: Any, *, legacy: bool) -> ReplacementInfo:
         document_id=rules.document_id(
             None if id_element is None else _text(id_element), id_element, parent=element
         ),
-        organ_ids=[rules.organ_code(_text(item), item, legacy=legacy) for item in organ_ids],
+        organ_ids=[
+            rules.organ_code(_text(item), item, reading, rules.RECORDED_ORGAN_CODE)
+            for item in organ_ids
+        ],
     )
 
 
@@ -411,12 +416,13 @@ def _references(body: Any | None) -> list[tuple[ManifestReference, str | None, A
 
 def document_from_tree(root: Any, limits: EnvelopeLimits, *, legacy: bool) -> DocumentEnvelope:
     """The document envelope in `root` (already valid against the document XSD)."""
+    reading = Reading(legacy_organ_codes=legacy)
     top = _Children(root)
     envelope = _Children(top.one("edXMLEnvelope"))
     header_element = envelope.one("edXMLHeader")
     header = _Children(header_element)
-    message_header = _message_header(header.one("MessageHeader"), legacy=legacy)
-    traces, business = _trace_header_list(header.one("TraceHeaderList"), legacy=legacy)
+    message_header = _message_header(header.one("MessageHeader"), reading)
+    traces, business = _trace_header_list(header.one("TraceHeaderList"), reading)
     signature = _signature(header_element)
     references = _references(envelope.one("edXMLBody"))
 
@@ -449,16 +455,18 @@ def document_from_tree(root: Any, limits: EnvelopeLimits, *, legacy: bool) -> Do
         references=[reference for reference, _, _ in references],
         attachments=attachments,
         signature=signature,
+        warnings=reading.warnings,
     )
 
 
 def status_from_tree(root: Any, *, legacy: bool) -> StatusMessage:
     """The status message in `root` (already valid against the status XSD)."""
+    reading = Reading(legacy_organ_codes=legacy)
     envelope = _Children(_Children(root).one("edXMLEnvelope"))
     header_element = envelope.one("edXMLHeader")
     message = _Children(_Children(header_element).one("MessageHeader"))
-    sender = _organization(_required(message, "From"), legacy=legacy)
-    response = _response_for(_required(message, "ResponseFor"), legacy=legacy, for_status=True)
+    sender = _organization(_required(message, "From"), reading)
+    response = _response_for(_required(message, "ResponseFor"), reading, for_status=True)
     code_element = message.one(*STATUS_CODE_NAMES)
     if code_element is None:
         raise EnvelopeError.at(message.element, "schema_invalid", "MessageHeader has no StatusCode")
@@ -469,6 +477,7 @@ def status_from_tree(root: Any, *, legacy: bool) -> StatusMessage:
         staff_info=_staff_info(message.one("StaffInfo")),
         status_code=rules.status_code(_text(code_element), code_element),
         description=message.text("Description"),
-        timestamp=rules.parse_timestamp(_text(timestamp), timestamp),
+        timestamp=rules.descriptive_timestamp(_text(timestamp), timestamp, reading),
         signature=_signature(header_element),
+        warnings=reading.warnings,
     )

@@ -93,8 +93,30 @@ class Code(_Model):
     code_notation: str | None = None
 
 
-class PromulgationInfo(_Model):
+class EnvelopeWarning(_Model):
+    """A value the axis only records that deviates from QCVN 102:2016: accepted, but said.
+
+    The same fields as an EnvelopeError (`schemas.edxml.rules` decides which rule refuses and
+    which warns), so a client reads both the same way.
+    """
+
+    code: str
+    message: str
+    line: int | None = None
+    element: str | None = None
+
+
+class ReceivedPromulgationInfo(_Model):
+    """PromulgationInfo as received: the date is None where it could not be read (a warning
+    says so); the axis only records it. Read as a PromulgationInfo whenever it could."""
+
     place: str | None = None
+    promulgation_date: date | None = None
+
+
+class PromulgationInfo(ReceivedPromulgationInfo):
+    """Where and when a document was promulgated, as a sender must write it (with a date)."""
+
     promulgation_date: date
 
 
@@ -136,9 +158,10 @@ class MessageHeader(_Model):
     to: list[Organization] = Field(min_length=1)
     document_id: str
     code: Code
-    promulgation_info: PromulgationInfo
+    promulgation_info: ReceivedPromulgationInfo
     document_type: DocumentType
-    subject: str
+    subject: str | None
+    """None when empty (a warning says so): the axis only records it."""
     content: str | None = None
     signer_info: SignerInfo | None = None
     due_date: date | None = None
@@ -148,10 +171,18 @@ class MessageHeader(_Model):
     to_places: list[str] = Field(default_factory=list)
 
 
-class TraceHeader(_Model):
-    """One hop the document passed through."""
+class ReceivedTraceHeader(_Model):
+    """A hop as received: recorded, never routed on, so an odd OrganId is kept as written
+    and an unreadable Timestamp is None (each with a warning). Read as a TraceHeader
+    whenever the Timestamp could be read."""
 
     organ_id: str
+    timestamp: datetime | None = None
+
+
+class TraceHeader(ReceivedTraceHeader):
+    """One hop the document passed through, as a sender must write it (with a time)."""
+
     timestamp: datetime
 
 
@@ -222,11 +253,13 @@ class DocumentEnvelope(_Model):
 
     kind: Literal["document"] = "document"
     header: MessageHeader
-    trace_headers: list[TraceHeader] = Field(default_factory=list)
+    trace_headers: list[ReceivedTraceHeader] = Field(default_factory=list)
     business: Business | None = None
     references: list[ManifestReference] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
     signature: SignatureForm | None = None
+    warnings: list[EnvelopeWarning] = Field(default_factory=list)
+    """Deviations in values the axis only records (see schemas.edxml.rules)."""
 
     @property
     def document_id(self) -> str:
@@ -250,8 +283,10 @@ class StatusMessage(_Model):
     staff_info: StaffInfo | None = None
     status_code: StatusCode
     description: str | None = None
-    timestamp: datetime
+    timestamp: datetime | None
+    """None when it could not be read (a warning says so): the axis only records it."""
     signature: SignatureForm | None = None
+    warnings: list[EnvelopeWarning] = Field(default_factory=list)
 
     @property
     def document_id(self) -> str:

@@ -32,7 +32,12 @@ from schemas.edxml import (
     StatusMessage,
     parse_envelope,
 )
-from schemas.edxml.rules import organ_code
+from schemas.edxml.rules import (
+    RECORDED_ORGAN_CODE,
+    ROUTED_ORGAN_CODE,
+    Reading,
+    organ_code,
+)
 
 LIMITS = EnvelopeLimits()
 
@@ -47,6 +52,11 @@ def parse_status(data: bytes) -> StatusMessage:
     parsed = parse_envelope(data, LIMITS)
     assert isinstance(parsed, StatusMessage)
     return parsed
+
+
+def warned(parsed: DocumentEnvelope | StatusMessage) -> list[tuple[str, str | None, int | None]]:
+    """(code, element, line) of each warning an accepted envelope carries."""
+    return [(warning.code, warning.element, warning.line) for warning in parsed.warnings]
 
 
 def refused(data: bytes, limits: EnvelopeLimits = LIMITS, **kwargs: bool) -> EnvelopeError:
@@ -92,6 +102,8 @@ def test_error_codes_are_the_documented_set() -> None:
         "too_many_attachments",
         "attachment_too_large",
         "bad_base64",
+        "bad_number",
+        "empty_text",
     }
 
 
@@ -159,10 +171,12 @@ def test_status_with_a_real_signature() -> None:
     assert parse_status(status(signature=DS_SIGNATURE)).signature is SignatureForm.XMLDSIG
 
 
-def test_bad_status_timestamp() -> None:
+def test_an_unreadable_status_timestamp_is_a_warning() -> None:
     data = status(timestamp="2024-01-03T09:00:00")
-    error = refused(data)
-    assert (error.code, error.element) == ("bad_date", "Timestamp")
+    message = parse_status(data)
+    assert message.timestamp is None
+    assert warned(message) == [("bad_date", "Timestamp", line_of(data, "<Timestamp>"))]
+    assert parse_status(status()).warnings == []
 
 
 # --- organisation codes -------------------------------------------------------------------
@@ -173,7 +187,10 @@ def test_bad_status_timestamp() -> None:
     ["000.00.00.G22", "000.00.11.H53", "000.21.36.I03", "777.77.04.D77", "001.02.03.A01"],
 )
 def test_well_formed_organ_codes(code: str) -> None:
-    assert organ_code(code, None, legacy=False) == code
+    reading = Reading(legacy_organ_codes=False)
+    assert organ_code(code, None, reading, ROUTED_ORGAN_CODE) == code
+    assert organ_code(code, None, reading, RECORDED_ORGAN_CODE) == code
+    assert reading.warnings == []
 
 
 @pytest.mark.parametrize(
@@ -194,17 +211,21 @@ def test_well_formed_organ_codes(code: str) -> None:
     ],
 )
 def test_bad_organ_codes(code: str) -> None:
+    reading = Reading(legacy_organ_codes=True)
     with pytest.raises(EnvelopeError) as caught:
-        organ_code(code, None, legacy=True)
+        organ_code(code, None, reading, ROUTED_ORGAN_CODE)
     assert caught.value.code == "bad_organ_code"
+    assert organ_code(code, None, reading, RECORDED_ORGAN_CODE) == code.strip()
+    assert [warning.code for warning in reading.warnings] == ["bad_organ_code"]
 
 
 def test_legacy_organ_codes_follow_the_flag() -> None:
-    assert organ_code("28.22.H17", None, legacy=True) == "28.22.H17"
+    legacy, strict = Reading(legacy_organ_codes=True), Reading(legacy_organ_codes=False)
+    assert organ_code("28.22.H17", None, legacy, ROUTED_ORGAN_CODE) == "28.22.H17"
     with pytest.raises(EnvelopeError):
-        organ_code("28.22.H17", None, legacy=False)
+        organ_code("28.22.H17", None, strict, ROUTED_ORGAN_CODE)
     with pytest.raises(EnvelopeError):
-        organ_code("05.00.H17", None, legacy=True)
+        organ_code("05.00.H17", None, legacy, ROUTED_ORGAN_CODE)
 
 
 def test_bad_organ_code_in_a_document_names_its_line() -> None:
@@ -221,12 +242,15 @@ def test_legacy_recipient_refused_when_legacy_is_off() -> None:
     assert (error.code, error.line) == ("bad_organ_code", line_of(data, "28.22.H17"))
 
 
-def test_bad_organ_code_in_a_trace_header() -> None:
+def test_a_bad_organ_code_in_a_trace_header_is_a_warning() -> None:
     trace = (
         "<TraceHeader><OrganId>XYZ</OrganId>"
         "<Timestamp>2024/01/02 08:00:00</Timestamp></TraceHeader>"
     )
-    assert refused(document(trace=trace)).code == "bad_organ_code"
+    data = document(trace=trace)
+    doc = parse_document(data)
+    assert [hop.organ_id for hop in doc.trace_headers] == ["XYZ"]
+    assert warned(doc) == [("bad_organ_code", "OrganId", line_of(data, "<OrganId>XYZ"))]
 
 
 def test_duplicate_recipient() -> None:
@@ -239,42 +263,50 @@ def test_duplicate_recipient() -> None:
 # --- dates --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["2020/02/30", "2020-01-01", "20200101", "2020/1/2", "", "x"])
-def test_bad_promulgation_date(value: str) -> None:
+@pytest.mark.parametrize("value", ["2020/02/30", "2020-01-01", "20200101", "2020/1/2", "x"])
+def test_an_unreadable_promulgation_date_is_a_warning(value: str) -> None:
     data = document(promulgation_date=value)
-    error = refused(data)
-    assert error.code == "bad_date"
-    assert (error.element, error.line) == ("PromulgationDate", line_of(data, "<PromulgationDate>"))
+    doc = parse_document(data)
+    assert doc.header.promulgation_info.promulgation_date is None
+    assert warned(doc) == [("bad_date", "PromulgationDate", line_of(data, "<PromulgationDate>"))]
 
 
-def test_day_first_dates_are_tolerated() -> None:
+def test_day_first_dates_are_read_with_a_warning() -> None:
     doc = parse_document(document(promulgation_date="30/10/2020"))
     assert doc.header.promulgation_info.promulgation_date == date(2020, 10, 30)
-    assert refused(document(promulgation_date="31/02/2020")).code == "bad_date"
+    assert [(w.code, w.element) for w in doc.warnings] == [("bad_date", "PromulgationDate")]
+    assert "dd/MM/yyyy" in doc.warnings[0].message
+    wrong = parse_document(document(promulgation_date="31/02/2020"))
+    assert wrong.header.promulgation_info.promulgation_date is None
+    assert "not a day of the calendar" in wrong.warnings[0].message
 
 
-def test_due_date_may_be_empty_but_not_wrong() -> None:
+def test_a_good_date_carries_no_warning() -> None:
+    doc = parse_document(document(header_extra="<DueDate>2024/02/29</DueDate>"))
+    assert doc.header.due_date == date(2024, 2, 29)
+    assert doc.warnings == []
+
+
+def test_due_date_may_be_empty_and_a_wrong_one_is_a_warning() -> None:
     assert parse_document(document(header_extra="<DueDate></DueDate>")).header.due_date is None
-    due = parse_document(document(header_extra="<DueDate>2024/02/29</DueDate>")).header.due_date
-    assert due == date(2024, 2, 29)
-    assert refused(document(header_extra="<DueDate>2023/02/29</DueDate>")).code == "bad_date"
+    data = document(header_extra="<DueDate>2023/02/29</DueDate>")
+    doc = parse_document(data)
+    assert doc.header.due_date is None
+    assert warned(doc) == [("bad_date", "DueDate", line_of(data, "<DueDate>"))]
 
 
 @pytest.mark.parametrize(
     "value", ["2024/01/02", "2024/01/02 24:00:00", "2024/13/02 08:00:00", "2024/01/02 8:00:00"]
 )
-def test_bad_trace_timestamp(value: str) -> None:
+def test_an_unreadable_trace_timestamp_is_a_warning(value: str) -> None:
     trace = (
         "<TraceHeader>\n<OrganId>000.00.00.G22</OrganId>\n"
         f"<Timestamp>{value}</Timestamp>\n</TraceHeader>"
     )
     data = document(trace=trace)
-    error = refused(data)
-    assert (error.code, error.element, error.line) == (
-        "bad_date",
-        "Timestamp",
-        line_of(data, f"<Timestamp>{value}"),
-    )
+    doc = parse_document(data)
+    assert [(hop.organ_id, hop.timestamp) for hop in doc.trace_headers] == [("000.00.00.G22", None)]
+    assert warned(doc) == [("bad_date", "Timestamp", line_of(data, f"<Timestamp>{value}"))]
 
 
 # --- document id --------------------------------------------------------------------------
@@ -441,8 +473,10 @@ def test_repeated_header_field() -> None:
     assert (error.code, error.line) == ("schema_invalid", line_of(data, "<Subject>again"))
 
 
-def test_empty_subject() -> None:
-    assert refused(document(subject=" ")).code == "schema_invalid"
+def test_an_empty_subject_is_a_warning() -> None:
+    doc = parse_document(document(subject=" "))
+    assert doc.header.subject is None
+    assert [(w.code, w.element) for w in doc.warnings] == [("empty_text", "Subject")]
 
 
 def test_business_doc_type_outside_zero_to_three() -> None:

@@ -83,8 +83,11 @@ def test_bkav_new_document() -> None:
     assert header.subject == "Báo cáo tài chính tỉnh"
     assert doc.document_id == "000.00.11.H53,2020/10/30,2491/STC-BCTC"
     assert (header.code.code_number, header.code.code_notation) == ("2491", "STC-BCTC")
-    # This file writes dd/MM/yyyy ("30/10/2020"); it is read as the same day.
+    # This file writes dd/MM/yyyy ("30/10/2020"); it is read as the same day, with a warning.
     assert header.promulgation_info.promulgation_date == date(2020, 10, 30)
+    assert [(w.code, w.element, w.line) for w in doc.warnings] == [
+        ("bad_date", "PromulgationDate", 33)
+    ]
     assert header.document_type.type == 1 and header.document_type.type_name == "Công văn"
     assert header.due_date is None
     assert header.signer_info is not None and header.signer_info.full_name is None
@@ -133,6 +136,7 @@ def test_bkav_update_document() -> None:
     [attachment] = doc.attachments
     assert attachment.attachment_name == ATTACHMENT_NAME
     assert (attachment.size, attachment.sha256) == expected_attachment(data)
+    assert doc.warnings == []
 
 
 def test_lgsp_new_document_with_a_legacy_recipient_code() -> None:
