@@ -21,8 +21,8 @@ from push_endpoint import serving
 
 from axis.bus.factory import create_bus
 from axis.bus.topics import DOCUMENTS
+from axis.delivery.router import ORPHAN_AFTER_SECONDS
 from axis.messages import DocumentAccepted
-from axis.workers.router import ORPHAN_AFTER_SECONDS
 
 RECIPIENT = "000.00.00.H26"
 

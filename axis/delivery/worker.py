@@ -21,16 +21,16 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.file_drop import drop_delivery
-from adapters.http_push import PushOutcome, push
 from axis.bus import Record
 from axis.bus.topics import RETRY_TIERS
+from axis.delivery.adapters.file_drop import drop_delivery
+from axis.delivery.adapters.push import PushOutcome, push
+from axis.delivery.router import event_id
 from axis.events import Event, event_message, publish_event
 from axis.messages import DeliveryRequested, bus_message
 from axis.registry import PushDelivery, RetryPolicy
 from axis.storage.models import Agency, Delivery, DeliveryState, utcnow
 from axis.workers.context import WorkerContext
-from axis.workers.router import event_id
 
 logger = logging.getLogger(__name__)
 

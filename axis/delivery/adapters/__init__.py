@@ -1,0 +1,1 @@
+"""The axis's delivery adapters, one module per kind."""
