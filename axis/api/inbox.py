@@ -9,18 +9,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
 from axis.api.auth import require
 from axis.credentials import Principal
-from axis.events import Event, publish_event
+from axis.delivery.lifecycle import AlreadyAcknowledged, Lifecycle
 from axis.problem import Problem
 from axis.storage.models import Delivery, DeliveryState, Role, utcnow
 
 router = APIRouter(tags=["inbox"])
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
 IN_INBOX = (DeliveryState.DELIVERED, DeliveryState.ACKED_DONE, DeliveryState.ACKED_FAIL)
-ACKED = {"done": DeliveryState.ACKED_DONE, "fail": DeliveryState.ACKED_FAIL}
 
 
 class InboxEntry(BaseModel):
@@ -152,32 +151,14 @@ async def acknowledge(
 ) -> dict[str, str]:
     """Done (taken in) or fail (with a reason); the same answer again is accepted as is."""
     delivery = await _own_delivery(request, delivery_id, principal)
-    state = ACKED[ack.result]
-    if delivery.state is state:
-        return {"delivery_id": delivery.id, "state": state.value}
-    if delivery.state is not DeliveryState.DELIVERED:
-        raise Problem(
-            409, "already_acknowledged", "Already acknowledged", f"it is {delivery.state.value}"
+    lifecycle = Lifecycle(request.app.state.sessions, request.app.state.bus)
+    try:
+        state = await lifecycle.acknowledge(
+            delivery,
+            result=ack.result,
+            reason=ack.reason[:2000],
+            actor=f"agency:{principal.agency_code}",
         )
-    async with request.app.state.sessions.begin() as session:
-        changed = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery.id, Delivery.state == DeliveryState.DELIVERED)
-            .values(state=state, acked_at=utcnow(), ack_reason=ack.reason[:2000] or None)
-        )
-        if changed.rowcount == 1:
-            await publish_event(
-                request.app.state.bus,
-                Event(
-                    type="delivery.acked",
-                    actor=f"agency:{principal.agency_code}",
-                    document_id=delivery.document_id,
-                    agency_code=principal.agency_code,
-                    data={
-                        "delivery_id": delivery.id,
-                        "result": ack.result,
-                        "reason": ack.reason[:2000],
-                    },
-                ),
-            )
+    except AlreadyAcknowledged as exc:
+        raise Problem(409, "already_acknowledged", "Already acknowledged", str(exc)) from exc
     return {"delivery_id": delivery.id, "state": state.value}

@@ -1,25 +1,58 @@
 """File drop: deliveries written into a folder that an agency's system watches.
 
 Each file appears whole or not at all (written to a hidden temporary name in the same
-folder, flushed to disk, then renamed), so a watcher never reads half a document.
+folder, flushed to disk, then renamed), so a watcher never reads half a document. The
+folder must exist: a missing one is more likely an unmounted share than a new agency, and
+creating it would deliver into the void. Writing and its fsyncs run in a thread, off the
+event loop; a folder that is missing, read-only or full is worth another attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Literal
 
+from axis.delivery.adapters.base import (
+    Adapter,
+    Delivered,
+    Outcome,
+    Payload,
+    Retry,
+    RetryingDeliveryConfig,
+)
 from axis.files import write_atomically
 
 INCOMING_PREFIX = ".incoming-"
 """The hidden name a file has while it is being written (watchers skip it)."""
 
 
+class FileDropDelivery(RetryingDeliveryConfig):
+    """Documents are written into a directory that the agency's system watches."""
+
+    kind: Literal["file_drop"] = "file_drop"
+    directory: Path
+
+
 def drop_delivery(directory: Path, delivery_id: str, envelope: bytes, evidence: bytes) -> None:
     """The evidence first, then the envelope: a watcher that sees `<id>.edxml` finds
     `<id>.evidence.xml` beside it."""
-    directory.mkdir(parents=True, exist_ok=True)
     for name, data in (
         (f"{delivery_id}.evidence.xml", evidence),
         (f"{delivery_id}.edxml", envelope),
     ):
         write_atomically(directory / name, data, temporary_prefix=INCOMING_PREFIX)
+
+
+class FileDropAdapter(Adapter[FileDropDelivery]):
+    config = FileDropDelivery
+
+    async def deliver(self, delivery: FileDropDelivery, payload: Payload) -> Outcome:
+        envelope, evidence = await payload.envelope(), await payload.evidence()
+        try:
+            await asyncio.to_thread(
+                drop_delivery, delivery.directory, payload.delivery_id, envelope, evidence
+            )
+        except OSError as exc:
+            return Retry(None, f"{type(exc).__name__}: {exc}")
+        return Delivered()

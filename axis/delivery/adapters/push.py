@@ -1,32 +1,40 @@
 """HTTP push: POST the envelope and its transit evidence to an agency's endpoint.
 
-The outcome says what the delivery worker should do next: 2xx is delivered; 408, 429, 5xx,
-a timeout or a connection error is worth another attempt (honouring `Retry-After`); any
-other answer will not get better by repeating it.
+2xx is delivered; 408, 425, 429, 5xx, a timeout or a connection error is worth another
+attempt (honouring `Retry-After`); any other answer will not get better by repeating it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Literal
 
 import httpx
+from pydantic import Field, HttpUrl
 
 from adapters.push_format import build_push_request
+from axis.delivery.adapters.base import (
+    Adapter,
+    Dead,
+    Delivered,
+    Outcome,
+    Payload,
+    Retry,
+    RetryingDeliveryConfig,
+)
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-@dataclass(frozen=True)
-class PushOutcome:
-    delivered: bool
-    retryable: bool
-    status: int | None
-    error: str | None
-    retry_after: float | None
-    """Seconds the endpoint asked us to wait, if it said so."""
-    duration: float
+class PushDelivery(RetryingDeliveryConfig):
+    """The axis POSTs each document to the agency's endpoint."""
+
+    kind: Literal["push"] = "push"
+    url: HttpUrl
+    secret: str = Field(min_length=16, max_length=512)
+    """Shared with the agency: the axis signs every push body with it (HMAC-SHA256)."""
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -40,37 +48,28 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-async def push(
-    client: httpx.AsyncClient,
-    url: str,
-    *,
-    timeout_seconds: float,
-    envelope: bytes,
-    evidence: bytes,
-    delivery_id: str,
-    document_id: str,
-    attempt: int,
-    secret: str,
-) -> PushOutcome:
-    """One push attempt; never raises for anything the network or the endpoint does."""
-    headers, body = build_push_request(
-        envelope, evidence, delivery_id, document_id, attempt, secret
-    )
-    started = time.monotonic()
-    try:
-        response = await client.post(url, content=body, headers=headers, timeout=timeout_seconds)
-    except httpx.HTTPError as exc:
-        return PushOutcome(
-            False, True, None, f"{type(exc).__name__}: {exc}", None, time.monotonic() - started
+class PushAdapter(Adapter[PushDelivery]):
+    config = PushDelivery
+
+    async def deliver(self, delivery: PushDelivery, payload: Payload) -> Outcome:
+        headers, body = build_push_request(
+            await payload.envelope(),
+            await payload.evidence(),
+            payload.delivery_id,
+            payload.document_id,
+            payload.attempt,
+            delivery.secret,
         )
-    duration = time.monotonic() - started
-    if response.is_success:
-        return PushOutcome(True, False, response.status_code, None, None, duration)
-    return PushOutcome(
-        False,
-        response.status_code in RETRYABLE_STATUSES,
-        response.status_code,
-        response.text[:500],
-        _retry_after(response.headers.get("retry-after")),
-        duration,
-    )
+        try:
+            response = await self.resources.http.post(
+                str(delivery.url), content=body, headers=headers, timeout=delivery.timeout_seconds
+            )
+        except httpx.HTTPError as exc:
+            return Retry(None, f"{type(exc).__name__}: {exc}")
+        detail = {"http_status": response.status_code}
+        if response.is_success:
+            return Delivered(detail)
+        if response.status_code in RETRYABLE_STATUSES:
+            after = _retry_after(response.headers.get("retry-after"))
+            return Retry(after, response.text[:500], detail)
+        return Dead(response.text[:500], detail)
