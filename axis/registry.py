@@ -14,14 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axis.delivery.adapters import DeliverySetting
+from axis.delivery.adapters.pull import PullDelivery
 from axis.events import Event, Origin
 from axis.storage.models import (
     Agency,
@@ -42,48 +44,6 @@ class RegistryError(Exception):
 
 class AgencyNotFound(RegistryError):
     """No agency is registered with the code asked for."""
-
-
-class RetryPolicy(BaseModel):
-    """When push deliveries to one agency stop being retried and go to the dead letters."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_attempts: int = Field(default=12, ge=1, le=1000)
-    max_age_seconds: int = Field(default=86_400, ge=1)
-
-
-class PushDelivery(BaseModel):
-    """The axis POSTs each document to the agency's endpoint."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["push"] = "push"
-    url: HttpUrl
-    secret: str = Field(min_length=16, max_length=512)
-    """Shared with the agency: the axis signs every push body with it (HMAC-SHA256)."""
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    retry: RetryPolicy = RetryPolicy()
-
-
-class PullDelivery(BaseModel):
-    """Documents wait in the agency's inbox; its DMS lists, downloads and acknowledges."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["pull"] = "pull"
-
-
-class FileDropDelivery(BaseModel):
-    """Documents are written into a directory that the agency's system watches."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["file_drop"] = "file_drop"
-    directory: Path
-
-
-Delivery = Annotated[PushDelivery | PullDelivery | FileDropDelivery, Field(discriminator="kind")]
 
 
 class AgencyRecord(BaseModel):
@@ -109,7 +69,7 @@ class AgencyRecord(BaseModel):
     parent_code: str | None = None
     level: AgencyLevel
     status: AgencyStatus = AgencyStatus.ACTIVE
-    delivery: Delivery = PullDelivery()
+    delivery: DeliverySetting = PullDelivery()
     allow_sha1: bool = False
     unsigned_statuses: bool = False
 

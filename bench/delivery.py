@@ -78,7 +78,8 @@ from ingest import free_port, register_agencies  # noqa: E402
 
 from adapters.receiver import PushReceiver  # noqa: E402
 from axis.config import Settings  # noqa: E402
-from axis.registry import AgencyRecord, PushDelivery  # noqa: E402
+from axis.delivery.adapters.push import PushDelivery  # noqa: E402
+from axis.registry import AgencyRecord  # noqa: E402
 from axis.storage.models import AgencyLevel  # noqa: E402
 from signing.devkeys import load_or_create_dev_keys  # noqa: E402
 from signing.keys import CertifiedKey  # noqa: E402

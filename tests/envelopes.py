@@ -14,6 +14,7 @@ AUDIT_TRAIL = [
     "document.verified",
     "document.accepted",
     "delivery.queued",
+    "delivery.attempted",
     "delivery.delivered",
     "delivery.acked",
 ]

@@ -7,13 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from axis.api.auth import require
-from axis.bus.topics import DELIVERIES
 from axis.credentials import Principal
-from axis.events import Event, event_message
-from axis.messages import DeliveryRequested, bus_message
+from axis.delivery.lifecycle import Lifecycle, NotDead
 from axis.problem import Problem
 from axis.storage.models import Delivery, DeliveryState, Role
 
@@ -72,38 +70,15 @@ async def list_dead_letters(
 async def replay(
     request: Request, body: ReplayRequest, principal: Operator
 ) -> dict[str, list[str]]:
-    """Queue the chosen dead deliveries again, from attempt 1; each replay is an audit event."""
-    query = select(Delivery).where(Delivery.state == DeliveryState.DEAD)
-    if body.delivery_ids is not None:
-        query = query.where(Delivery.id.in_(body.delivery_ids))
-    else:
-        query = query.where(Delivery.recipient_code == body.recipient)
-    async with request.app.state.sessions.begin() as session:
-        deliveries = list(await session.scalars(query))
-        if body.delivery_ids is not None and len(deliveries) != len(set(body.delivery_ids)):
-            missing = set(body.delivery_ids) - {d.id for d in deliveries}
-            raise Problem(
-                404, "not_dead", "Not a dead letter", f"not dead letters: {sorted(missing)}"
-            )
-        messages = []
-        for delivery in deliveries:
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery.id)
-                .values(state=DeliveryState.QUEUED, attempts=0, last_error=None)
-            )
-            requested = DeliveryRequested(delivery_id=delivery.id)
-            messages += [
-                bus_message(DELIVERIES, delivery.recipient_code, requested),
-                event_message(
-                    Event(
-                        type="delivery.replayed",
-                        actor=f"operator:{principal.token_id}",
-                        document_id=delivery.document_id,
-                        agency_code=delivery.recipient_code,
-                        data={"delivery_id": delivery.id, "after_attempts": delivery.attempts},
-                    )
-                ),
-            ]
-        await request.app.state.bus.publish_many(messages)
-    return {"replayed": [delivery.id for delivery in deliveries]}
+    """Queue the chosen dead deliveries again, from attempt 1 and with a new age clock;
+    each replay is an audit event."""
+    lifecycle = Lifecycle(request.app.state.sessions, request.app.state.bus)
+    try:
+        replayed = await lifecycle.replay(
+            actor=f"operator:{principal.token_id}",
+            delivery_ids=body.delivery_ids,
+            recipient=body.recipient,
+        )
+    except NotDead as exc:
+        raise Problem(404, "not_dead", "Not a dead letter", str(exc)) from exc
+    return {"replayed": replayed}

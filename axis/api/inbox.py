@@ -9,20 +9,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.api.auth import require
 from axis.bus import Bus
 from axis.credentials import Principal
-from axis.events import Event, publish_event
+from axis.delivery.lifecycle import AlreadyAcknowledged, Lifecycle
 from axis.problem import Problem
 from axis.storage.models import Delivery, DeliveryState, Role, utcnow
 
 router = APIRouter(tags=["inbox"])
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
 IN_INBOX = (DeliveryState.DELIVERED, DeliveryState.ACKED_DONE, DeliveryState.ACKED_FAIL)
-ACKED = {"done": DeliveryState.ACKED_DONE, "fail": DeliveryState.ACKED_FAIL}
 
 
 class InboxEntry(BaseModel):
@@ -86,34 +85,19 @@ async def acknowledge_delivery(
     result: Literal["done", "fail"],
     reason: str,
 ) -> DeliveryState:
-    """Done (taken in) or fail (with a reason); the same answer again is accepted as is, a
-    different one is 409. The one place an agency's acknowledgement changes a delivery (the
-    /v1 and VDXP endpoints both come here)."""
-    state = ACKED[result]
-    if delivery.state is state:
-        return state
-    if delivery.state is not DeliveryState.DELIVERED:
-        raise Problem(
-            409, "already_acknowledged", "Already acknowledged", f"it is {delivery.state.value}"
+    """Done (taken in) or fail (with a reason) through the delivery lifecycle; the same answer
+    again is accepted as is, a different one is 409. The /v1 and VDXP endpoints both come
+    here."""
+    lifecycle = Lifecycle(sessions, bus)
+    try:
+        return await lifecycle.acknowledge(
+            delivery,
+            result=result,
+            reason=reason[:2000],
+            actor=f"agency:{delivery.recipient_code}",
         )
-    async with sessions.begin() as session:
-        changed = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery.id, Delivery.state == DeliveryState.DELIVERED)
-            .values(state=state, acked_at=utcnow(), ack_reason=reason[:2000] or None)
-        )
-        if changed.rowcount == 1:  # type: ignore[attr-defined]
-            await publish_event(
-                bus,
-                Event(
-                    type="delivery.acked",
-                    actor=f"agency:{delivery.recipient_code}",
-                    document_id=delivery.document_id,
-                    agency_code=delivery.recipient_code,
-                    data={"delivery_id": delivery.id, "result": result, "reason": reason[:2000]},
-                ),
-            )
-    return state
+    except AlreadyAcknowledged as exc:
+        raise Problem(409, "already_acknowledged", "Already acknowledged", str(exc)) from exc
 
 
 @router.get("/v1/inbox")

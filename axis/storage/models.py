@@ -316,9 +316,14 @@ class Delivery(Base):
         default=DeliveryState.QUEUED,
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Attempts since it was queued, or replayed last."""
     last_error: Mapped[str | None] = mapped_column(Text)
     ack_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    """When its age clock started (the retry policy's `max_age_seconds`): queued or replayed."""
+    replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many times an operator replayed it: its steps' audit event ids differ per round."""
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -1,2 +1,2 @@
-"""Workers that consume the bus: the router fans accepted messages out into deliveries, the
-delivery worker hands each delivery to the recipient's adapter."""
+"""How the axis runs its workers: the consume loops, what the workers share, and starting
+them all for the life of a block. The router and the delivery worker are `axis.delivery`."""

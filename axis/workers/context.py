@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.bus import Bus
 from axis.config import Settings
+from axis.delivery.lifecycle import Lifecycle
 from axis.storage.blobs import BlobStore
 
 
@@ -28,3 +29,8 @@ class WorkerContext:
     """A lock per delivery id being handled in this process (gone when nobody holds it), so
     two requests for one delivery (a replayed router, a replay racing a retry) are handled
     one after the other: the second finds it delivered instead of pushing it again."""
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The one owner of delivery state, on this context's database and bus."""
+        return Lifecycle(self.sessions, self.bus)

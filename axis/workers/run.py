@@ -9,11 +9,11 @@ from functools import partial
 from typing import Any
 
 from axis.bus.topics import DELIVERIES, DOCUMENTS
+from axis.delivery.retry import retry_forever
+from axis.delivery.router import ROUTER_GROUP, route
+from axis.delivery.worker import DELIVERY_GROUP, deliver
 from axis.workers.consume import consume_forever
 from axis.workers.context import WorkerContext
-from axis.workers.delivery import DELIVERY_GROUP, deliver
-from axis.workers.retry import retry_forever
-from axis.workers.router import ROUTER_GROUP, route
 
 DELIVERY_CONCURRENCY = 64
 """Deliveries in progress at once per worker process: slow endpoints wait side by side."""

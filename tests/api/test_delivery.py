@@ -91,6 +91,7 @@ async def test_pull_download_verify_acknowledge(axis: Axis) -> None:
 
 async def test_file_drop(axis: Axis, tmp_path: Path) -> None:
     folder = tmp_path / "drop"
+    folder.mkdir()
     record = {
         "code": RECIPIENT,
         "name": "r",

@@ -4,7 +4,7 @@ row (the sender got no answer, so it was never accepted). The router must not st
 documents accepted after it must still be delivered.
 
 The router waits for such a record's row as long as a commit could take, then skips it
-(axis/workers/router.py, ORPHAN_AFTER_SECONDS); the documents behind it (one partition
+(axis/delivery/router.py, ORPHAN_AFTER_SECONDS); the documents behind it (one partition
 here, so all of them) are delivered. The API's death is simulated by publishing what it
 would have published.
 """
@@ -21,8 +21,8 @@ from push_endpoint import serving
 
 from axis.bus.factory import create_bus
 from axis.bus.topics import DOCUMENTS
+from axis.delivery.router import ORPHAN_AFTER_SECONDS
 from axis.messages import DocumentAccepted
-from axis.workers.router import ORPHAN_AFTER_SECONDS
 
 RECIPIENT = "000.00.00.H26"
 

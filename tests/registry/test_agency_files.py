@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from axis.registry import PullDelivery, PushDelivery, RegistryError, read_agency_file
+from axis.delivery.adapters.pull import PullDelivery
+from axis.delivery.adapters.push import PushDelivery
+from axis.registry import RegistryError, read_agency_file
 from axis.storage.models import AgencyLevel
 from signing.devca import create_dev_ca, issue_agency_certificate
 from signing.keys import certificate_pem

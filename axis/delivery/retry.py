@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable
 
 from axis.bus import Consumer, Record, TopicPartition
 from axis.bus.topics import RETRY_TIERS
+from axis.delivery.lifecycle import NOT_BEFORE_HEADER
+from axis.delivery.worker import deliver
 from axis.workers.consume import MAX_BACKOFF_SECONDS
 from axis.workers.context import WorkerContext
-from axis.workers.delivery import NOT_BEFORE_HEADER, deliver
 
 logger = logging.getLogger(__name__)
 

@@ -12,20 +12,17 @@ import logging
 import time
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from axis.bus import Record
-from axis.bus.topics import DELIVERIES
-from axis.events import Event, event_message
-from axis.messages import DeliveryRequested, DocumentAccepted, StatusAccepted, bus_message
+from axis.delivery.lifecycle import ID_NAMESPACE
+from axis.messages import DocumentAccepted, StatusAccepted
 from axis.storage.models import Delivery, Document, Status
 from axis.workers.context import WorkerContext
 
 logger = logging.getLogger(__name__)
 
 ROUTER_GROUP = "router"
-ID_NAMESPACE = uuid.UUID("0f9d6a0e-6f0b-4c55-8e55-3b1a9f5c2d70")
 COMMIT_WAIT_SECONDS = 5.0
 """How long the router waits at least for the row of an accepted message to be committed."""
 ORPHAN_AFTER_SECONDS = 30.0
@@ -34,11 +31,6 @@ ORPHAN_AFTER_SECONDS = 30.0
 
 def delivery_id(message_id: str, recipient: str) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, f"{message_id}\n{recipient}"))
-
-
-def event_id(delivery: str, step: str) -> str:
-    """A step of a delivery has one id, so a replayed step is one audit entry."""
-    return str(uuid.uuid5(ID_NAMESPACE, f"{delivery}\n{step}"))
 
 
 async def route(context: WorkerContext, record: Record) -> None:
@@ -55,22 +47,8 @@ async def route(context: WorkerContext, record: Record) -> None:
         logger.warning("router skips a record of unknown type %r", record_type)
         return
 
-    if not deliveries or not await _save(context, record, deliveries):
-        return
-    messages = []
-    for delivery in deliveries:
-        request = DeliveryRequested(delivery_id=delivery.id)
-        messages.append(bus_message(DELIVERIES, delivery.recipient_code, request))
-        queued = Event(
-            id=event_id(delivery.id, "queued"),
-            type="delivery.queued",
-            actor="axis",
-            document_id=delivery.document_id,
-            agency_code=delivery.recipient_code,
-            data={"delivery_id": delivery.id, "kind": delivery.kind},
-        )
-        messages.append(event_message(queued))
-    await context.bus.publish_many(messages)
+    if deliveries:
+        await _queue(context, record, deliveries)
 
 
 def _deliveries(
@@ -97,8 +75,8 @@ def _deliveries(
     ]
 
 
-async def _save(context: WorkerContext, record: Record, deliveries: list[Delivery]) -> bool:
-    """Insert the deliveries that are not there yet; False for an orphan record.
+async def _queue(context: WorkerContext, record: Record, deliveries: list[Delivery]) -> None:
+    """Queue the deliveries (the lifecycle inserts those not there yet and requests each).
 
     The API publishes the `accepted` record just before it commits the message's row, so a
     router in another process may read the record first; on PostgreSQL the insert then
@@ -113,11 +91,8 @@ async def _save(context: WorkerContext, record: Record, deliveries: list[Deliver
     )
     while True:
         try:
-            async with context.sessions.begin() as session:
-                ids = [delivery.id for delivery in deliveries]
-                known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
-                session.add_all(delivery for delivery in deliveries if delivery.id not in known)
-            return True
+            await context.lifecycle.queue(deliveries)
+            return
         except IntegrityError:  # the rows added are transient again: add them again
             if time.monotonic() < orphan_at:
                 await asyncio.sleep(0.05)
@@ -130,7 +105,7 @@ async def _save(context: WorkerContext, record: Record, deliveries: list[Deliver
                 record.partition,
                 record.offset,
             )
-            return False
+            return
 
 
 async def _message_exists(context: WorkerContext, delivery: Delivery) -> bool:

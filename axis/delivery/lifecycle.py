@@ -1,0 +1,282 @@
+"""The one owner of delivery state: every change to a delivery row, and every record and
+event about a delivery, goes through here.
+
+    queued --attempt--> retrying --attempt--> ... --> delivered --ack--> acked_done/_fail
+       \\__________________________________________--> dead --replay--> queued
+
+Each transition is one conditional UPDATE that moves a delivery only from the states it
+may come from, so a repeated, stale or concurrent step changes nothing, and publishes no
+event of a change it did not make (an attempt that was made is still recorded). What a
+change publishes is published inside the transaction that makes it: a change the bus
+cannot record is not made, and its events have ids that stay the same if a crash makes the
+step run again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from axis.bus import Bus, Message
+from axis.bus.topics import DELIVERIES, RETRY_TIERS
+from axis.events import Event, event_message
+from axis.messages import DeliveryRequested, bus_message
+from axis.storage.models import Delivery, DeliveryState, utcnow
+
+ID_NAMESPACE = uuid.UUID("0f9d6a0e-6f0b-4c55-8e55-3b1a9f5c2d70")
+WAITING = (DeliveryState.QUEUED, DeliveryState.RETRYING)
+ACKED = {"done": DeliveryState.ACKED_DONE, "fail": DeliveryState.ACKED_FAIL}
+NOT_BEFORE_HEADER = "not-before"
+"""Epoch milliseconds before which a retry record must not be attempted."""
+
+
+def event_id(delivery: str, step: str) -> str:
+    """A step of a delivery has one id, so a replayed step is one audit entry."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{delivery}\n{step}"))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt the worker made, as its `delivery.attempted` event records it."""
+
+    number: int
+    duration: float
+    """Seconds."""
+    error: str | None = None
+    detail: Mapping[str, object] | None = None
+    """What the adapter adds (push: `http_status`)."""
+
+
+class NotDead(Exception):
+    """A replay named deliveries that are not dead letters."""
+
+    def __init__(self, delivery_ids: Sequence[str]) -> None:
+        super().__init__(f"not dead letters: {sorted(delivery_ids)}")
+
+
+class AlreadyAcknowledged(Exception):
+    """An acknowledgement that contradicts the one already given."""
+
+    def __init__(self, state: DeliveryState) -> None:
+        super().__init__(f"it is {state.value}")
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Delivery state on one database and one bus."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+
+    async def queue(self, deliveries: Sequence[Delivery]) -> None:
+        """Insert the deliveries not there yet (a replayed router recreates nothing), then
+        request each one and record it queued. Raises `IntegrityError` while a message row
+        they reference is not committed: the caller may try again with the same objects."""
+        async with self.sessions.begin() as session:
+            ids = [delivery.id for delivery in deliveries]
+            known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
+            session.add_all(delivery for delivery in deliveries if delivery.id not in known)
+        messages = []
+        for delivery in deliveries:
+            messages += [
+                _request(DELIVERIES, delivery),
+                event_message(_event(delivery, "queued", "delivery.queued", {})),
+            ]
+        await self.bus.publish_many(messages)
+
+    async def delivered(self, delivery: Delivery, attempt: Attempt, *, adapter: str) -> bool:
+        """Waiting -> delivered, once; True if this call delivered it."""
+        return await self._after_attempt(
+            delivery,
+            attempt,
+            _waiting(delivery),
+            {"state": DeliveryState.DELIVERED, "delivered_at": utcnow()},
+            [
+                event_message(
+                    _event(delivery, "delivered", "delivery.delivered", {"adapter": adapter})
+                )
+            ],
+        )
+
+    async def retry(self, delivery: Delivery, attempt: Attempt, *, delay: float) -> bool:
+        """Waiting -> retrying, with a request on the retry tier of this attempt, due after
+        `delay` seconds; only if no other attempt was recorded since `delivery` was read."""
+        tier = RETRY_TIERS[min(attempt.number, len(RETRY_TIERS)) - 1]
+        not_before = str(int((time.time() + delay) * 1000)).encode()
+        retrying = _event(
+            delivery,
+            f"retrying-{attempt.number}",
+            "delivery.retrying",
+            {"attempt": attempt.number, "delay_s": delay},
+        )
+        return await self._after_attempt(
+            delivery,
+            attempt,
+            _same_round(delivery),
+            {"state": DeliveryState.RETRYING, "last_error": attempt.error},
+            [_request(tier, delivery, (NOT_BEFORE_HEADER, not_before)), event_message(retrying)],
+        )
+
+    async def dead(self, delivery: Delivery, attempt: Attempt) -> bool:
+        """Waiting -> dead until an operator replays it; only if no other attempt was
+        recorded since `delivery` was read."""
+        dead = _event(
+            delivery,
+            f"dead-{attempt.number}",
+            "delivery.dead",
+            {"attempt": attempt.number, "error": attempt.error},
+        )
+        return await self._after_attempt(
+            delivery,
+            attempt,
+            _same_round(delivery),
+            {"state": DeliveryState.DEAD, "last_error": attempt.error},
+            [event_message(dead)],
+        )
+
+    async def replay(
+        self,
+        *,
+        actor: str,
+        delivery_ids: Sequence[str] | None = None,
+        recipient: str | None = None,
+    ) -> list[str]:
+        """Dead -> queued, from attempt 1 and with a new age clock: these dead deliveries
+        (all or none: `NotDead` names those that are not) or every one to `recipient`.
+        Returns the ids replayed."""
+        query = select(Delivery).where(Delivery.state == DeliveryState.DEAD)
+        if delivery_ids is not None:
+            query = query.where(Delivery.id.in_(delivery_ids))
+        if recipient is not None:
+            query = query.where(Delivery.recipient_code == recipient)
+        async with self.sessions.begin() as session:
+            deliveries = list(await session.scalars(query))
+            if delivery_ids is not None and len(deliveries) != len(set(delivery_ids)):
+                raise NotDead(list(set(delivery_ids) - {d.id for d in deliveries}))
+            replayed, messages = [], []
+            for delivery in deliveries:
+                if not await _update(
+                    session,
+                    [Delivery.id == delivery.id, Delivery.state == DeliveryState.DEAD],
+                    state=DeliveryState.QUEUED,
+                    attempts=0,
+                    last_error=None,
+                    queued_at=utcnow(),
+                    replays=delivery.replays + 1,
+                ):
+                    continue
+                replayed.append(delivery.id)
+                event = Event(
+                    id=event_id(delivery.id, f"replayed-{delivery.replays + 1}"),
+                    type="delivery.replayed",
+                    actor=actor,
+                    document_id=delivery.document_id,
+                    agency_code=delivery.recipient_code,
+                    data={"delivery_id": delivery.id, "after_attempts": delivery.attempts},
+                )
+                messages += [_request(DELIVERIES, delivery), event_message(event)]
+            await self.bus.publish_many(messages)
+        return replayed
+
+    async def acknowledge(
+        self, delivery: Delivery, *, result: Literal["done", "fail"], reason: str, actor: str
+    ) -> DeliveryState:
+        """Delivered -> acked_done or acked_fail, by the recipient. The same answer again is
+        accepted as it is; the other one raises `AlreadyAcknowledged`."""
+        state = ACKED[result]
+        async with self.sessions.begin() as session:
+            if await _update(
+                session,
+                [Delivery.id == delivery.id, Delivery.state == DeliveryState.DELIVERED],
+                state=state,
+                acked_at=utcnow(),
+                ack_reason=reason or None,
+            ):
+                data = {"result": result, "reason": reason}
+                acked = _event(delivery, "acked", "delivery.acked", data, actor=actor)
+                await self.bus.publish_many([event_message(acked)])
+                return state
+            current = await session.scalar(select(Delivery.state).where(Delivery.id == delivery.id))
+        if current is state:
+            return state
+        raise AlreadyAcknowledged(current or delivery.state)
+
+    async def _after_attempt(
+        self,
+        delivery: Delivery,
+        attempt: Attempt,
+        guard: list[ColumnElement[bool]],
+        values: dict[str, Any],
+        then: list[Message],
+    ) -> bool:
+        """Record `attempt` and, if `guard` still holds, make the change and publish `then`."""
+        attempted = _event(
+            delivery,
+            f"attempt-{attempt.number}",
+            "delivery.attempted",
+            {
+                "attempt": attempt.number,
+                "duration_ms": round(attempt.duration * 1000),
+                "error": attempt.error,
+                **(attempt.detail or {}),
+            },
+        )
+        async with self.sessions.begin() as session:
+            changed = await _update(session, guard, attempts=attempt.number, **values)
+            await self.bus.publish_many([event_message(attempted), *(then if changed else [])])
+        return changed
+
+
+def _waiting(delivery: Delivery) -> list[ColumnElement[bool]]:
+    return [Delivery.id == delivery.id, Delivery.state.in_(WAITING)]
+
+
+def _same_round(delivery: Delivery) -> list[ColumnElement[bool]]:
+    """Still waiting, with no attempt or replay recorded since `delivery` was read: two
+    attempts racing cannot both schedule a retry."""
+    return [
+        *_waiting(delivery),
+        Delivery.attempts == delivery.attempts,
+        Delivery.replays == delivery.replays,
+    ]
+
+
+async def _update(
+    session: AsyncSession, guard: list[ColumnElement[bool]], **values: object
+) -> bool:
+    """The one way a delivery row changes: only where `guard` holds. True if it did."""
+    changed = await session.execute(update(Delivery).where(*guard).values(**values))
+    return changed.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+def _request(topic: str, delivery: Delivery, *headers: tuple[str, bytes]) -> Message:
+    request = DeliveryRequested(delivery_id=delivery.id)
+    return bus_message(topic, delivery.recipient_code, request, *headers)
+
+
+def _event(
+    delivery: Delivery,
+    step: str,
+    event_type: str,
+    data: Mapping[str, object],
+    *,
+    actor: str = "axis",
+) -> Event:
+    """The event of one step of this round of `delivery` (each replay is a new round, so
+    its attempts are new audit entries, not repeats of the first round's)."""
+    round_step = step if not delivery.replays else f"{step}/replay-{delivery.replays}"
+    return Event(
+        id=event_id(delivery.id, round_step),
+        type=event_type,
+        actor=actor,
+        document_id=delivery.document_id,
+        agency_code=delivery.recipient_code,
+        data={"delivery_id": delivery.id, "kind": delivery.kind, **data},
+    )

@@ -1,0 +1,114 @@
+"""The delivery worker: hands each waiting delivery to the adapter of the recipient's kind,
+and turns what the attempt says into the next step, alike for every kind.
+
+Delivered is final. A failure worth repeating goes to a retry topic with a not-before time
+(so it holds up nobody); past the agency's retry policy (attempts, age since queued or
+replayed), or when the adapter says it will not get better, the delivery is dead until an
+operator replays it. An agency whose registered delivery no adapter can take is a dead
+letter with the reason, never a delivery taken as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import timedelta
+
+from axis.bus import Record
+from axis.delivery.adapters import adapter_for, delivery_config
+from axis.delivery.adapters.base import (
+    Delivered,
+    DeliveryConfig,
+    Outcome,
+    Payload,
+    Resources,
+    Retry,
+    RetryPolicy,
+)
+from axis.delivery.lifecycle import WAITING, Attempt
+from axis.messages import DeliveryRequested
+from axis.storage.models import Agency, Delivery, utcnow
+from axis.workers.context import WorkerContext
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_GROUP = "delivery"
+
+
+async def deliver(context: WorkerContext, record: Record) -> None:
+    """Deliver one requested delivery, unless it is no longer waiting. Requests for the
+    same delivery wait for each other: checking the state and delivering is one step."""
+    request = DeliveryRequested.model_validate_json(record.value)
+    lock = context.delivering.get(request.delivery_id)
+    if lock is None:
+        lock = context.delivering[request.delivery_id] = asyncio.Lock()
+    async with lock:
+        await _deliver(context, request.delivery_id)
+
+
+async def _deliver(context: WorkerContext, delivery_id: str) -> None:
+    async with context.sessions() as session:
+        delivery = await session.get(Delivery, delivery_id)
+        if delivery is None or delivery.state not in WAITING:
+            return
+        agency = await session.get(Agency, delivery.recipient_code)
+    assert agency is not None  # deliveries reference agencies
+    number = delivery.attempts + 1
+    lifecycle = context.lifecycle
+    try:
+        config = delivery_config(agency.delivery)
+    except ValueError as exc:
+        logger.error("agency %s: its delivery cannot be used: %s", agency.code, exc)
+        reason = f"agency {agency.code}: its registered delivery cannot be used: {exc}"
+        await lifecycle.dead(delivery, Attempt(number, 0.0, reason))
+        return
+    started = time.monotonic()
+    outcome = await _attempt(context, config, delivery, number)
+    attempt = Attempt(
+        number,
+        time.monotonic() - started,
+        None if isinstance(outcome, Delivered) else outcome.reason,
+        outcome.detail,
+    )
+    if isinstance(outcome, Delivered):
+        await lifecycle.delivered(delivery, attempt, adapter=config.kind)
+    elif isinstance(outcome, Retry) and not exhausted(delivery, number, config.retry_policy):
+        delay = retry_delay(context.settings.retry_delays_seconds, number, outcome.after)
+        await lifecycle.retry(delivery, attempt, delay=delay)
+    else:
+        await lifecycle.dead(delivery, attempt)
+
+
+async def _attempt(
+    context: WorkerContext, config: DeliveryConfig, delivery: Delivery, number: int
+) -> Outcome:
+    """One attempt through the adapter. An adapter that raises has a bug, but one delivery
+    must not stall its partition for it: the failure counts as an attempt to retry."""
+    payload = Payload(
+        delivery_id=delivery.id,
+        document_id=delivery.document_id,
+        attempt=number,
+        content_sha256=delivery.content_sha256,
+        transit_sha256=delivery.transit_sha256,
+        blobs=context.blobs,
+    )
+    try:
+        return await adapter_for(config, Resources(context.http)).deliver(config, payload)
+    except Exception as exc:
+        logger.exception("the %s adapter failed on delivery %s", config.kind, delivery.id)
+        return Retry(None, f"{type(exc).__name__}: {exc}")
+
+
+def exhausted(delivery: Delivery, attempt: int, policy: RetryPolicy) -> bool:
+    """Past the policy: this many attempts, or this long since it was queued or replayed."""
+    too_old = utcnow() - delivery.queued_at > timedelta(seconds=policy.max_age_seconds)
+    return attempt >= policy.max_attempts or too_old
+
+
+def retry_delay(delays: tuple[float, ...], attempt: int, retry_after: float | None) -> float:
+    """The wait before attempt `attempt + 1`: the tier's delay with +-20% jitter (so many
+    deliveries failing together do not come back together), or longer if asked."""
+    delay = delays[min(attempt, len(delays)) - 1] * random.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
