@@ -48,9 +48,14 @@ def vdxp_router(settings: Settings) -> APIRouter:
         ("countReceiveEdoc", _count("edoc"), ["GET", "POST"]),
         ("countReceiveStatus", _count("status"), ["GET", "POST"]),
     ):
-        router.add_api_route(
-            f"/{name}", _endpoint(name, operation), methods=methods, name=f"vdxp_{name}"
-        )
+        for method in methods:  # one route per method: each gets its own OpenAPI operation id
+            router.add_api_route(
+                f"/{name}",
+                _endpoint(name, operation),
+                methods=[method],
+                name=f"vdxp_{name}",
+                operation_id=f"vdxp_{name}_{method.lower()}",
+            )
     return router
 
 
