@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from axis.bus import Bus, Message
+from axis.bus import Bus, Message, Record
 from axis.bus.topics import DELIVERIES, RETRY_TIERS
 from axis.events import Event, event_message
 from axis.messages import DeliveryRequested, bus_message
@@ -51,6 +51,28 @@ class Attempt:
     error: str | None = None
     detail: Mapping[str, object] | None = None
     """What the adapter adds (push: `http_status`)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """Which attempt of which round a delivery request is for. A request is published just
+    before the change that makes it (a replay, a retry) commits, so a worker may read it
+    first: it then waits for the row to catch up (`behind`)."""
+
+    round: int
+    attempt: int
+
+    def headers(self) -> tuple[tuple[str, bytes], ...]:
+        return (("round", str(self.round).encode()), ("attempt", str(self.attempt).encode()))
+
+    @classmethod
+    def of(cls, record: Record) -> Step:
+        headers = dict(record.headers)
+        return cls(int(headers.get("round", b"0")), int(headers.get("attempt", b"1")))
+
+    def behind(self, delivery: Delivery) -> bool:
+        """The change that published this request is not committed yet (or never will be)."""
+        return (delivery.replays, delivery.attempts) < (self.round, self.attempt - 1)
 
 
 class NotDead(Exception):
@@ -86,7 +108,7 @@ class Lifecycle:
         messages = []
         for delivery in deliveries:
             messages += [
-                _request(DELIVERIES, delivery),
+                _request(DELIVERIES, delivery, Step(delivery.replays or 0, 1)),
                 event_message(_event(delivery, "queued", "delivery.queued", {})),
             ]
         await self.bus.publish_many(messages)
@@ -121,7 +143,15 @@ class Lifecycle:
             attempt,
             _same_round(delivery),
             {"state": DeliveryState.RETRYING, "last_error": attempt.error},
-            [_request(tier, delivery, (NOT_BEFORE_HEADER, not_before)), event_message(retrying)],
+            [
+                _request(
+                    tier,
+                    delivery,
+                    Step(delivery.replays, attempt.number + 1),
+                    (NOT_BEFORE_HEADER, not_before),
+                ),
+                event_message(retrying),
+            ],
         )
 
     async def dead(self, delivery: Delivery, attempt: Attempt) -> bool:
@@ -181,7 +211,8 @@ class Lifecycle:
                     agency_code=delivery.recipient_code,
                     data={"delivery_id": delivery.id, "after_attempts": delivery.attempts},
                 )
-                messages += [_request(DELIVERIES, delivery), event_message(event)]
+                next_round = Step(delivery.replays + 1, 1)
+                messages += [_request(DELIVERIES, delivery, next_round), event_message(event)]
             await self.bus.publish_many(messages)
         return replayed
 
@@ -256,9 +287,9 @@ async def _update(
     return changed.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
 
-def _request(topic: str, delivery: Delivery, *headers: tuple[str, bytes]) -> Message:
+def _request(topic: str, delivery: Delivery, step: Step, *headers: tuple[str, bytes]) -> Message:
     request = DeliveryRequested(delivery_id=delivery.id)
-    return bus_message(topic, delivery.recipient_code, request, *headers)
+    return bus_message(topic, delivery.recipient_code, request, *step.headers(), *headers)
 
 
 def _event(

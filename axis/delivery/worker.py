@@ -27,7 +27,7 @@ from axis.delivery.adapters.base import (
     Retry,
     RetryPolicy,
 )
-from axis.delivery.lifecycle import WAITING, Attempt
+from axis.delivery.lifecycle import WAITING, Attempt, Step
 from axis.messages import DeliveryRequested
 from axis.storage.models import Agency, Delivery, utcnow
 from axis.workers.context import WorkerContext
@@ -35,6 +35,9 @@ from axis.workers.context import WorkerContext
 logger = logging.getLogger(__name__)
 
 DELIVERY_GROUP = "delivery"
+COMMIT_WAIT_SECONDS = 5.0
+"""How long a request waits at most for the change that published it to commit; one that
+never commits (its transaction failed) is then handled as the row stands."""
 
 
 async def deliver(context: WorkerContext, record: Record) -> None:
@@ -45,14 +48,20 @@ async def deliver(context: WorkerContext, record: Record) -> None:
     if lock is None:
         lock = context.delivering[request.delivery_id] = asyncio.Lock()
     async with lock:
-        await _deliver(context, request.delivery_id)
+        await _deliver(context, request.delivery_id, Step.of(record))
 
 
-async def _deliver(context: WorkerContext, delivery_id: str) -> None:
+async def _deliver(context: WorkerContext, delivery_id: str, step: Step) -> None:
+    commit_by = time.monotonic() + COMMIT_WAIT_SECONDS
+    while True:
+        async with context.sessions() as session:
+            delivery = await session.get(Delivery, delivery_id)
+            if delivery is None or not step.behind(delivery) or time.monotonic() > commit_by:
+                break
+        await asyncio.sleep(0.05)
+    if delivery is None or delivery.state not in WAITING:
+        return
     async with context.sessions() as session:
-        delivery = await session.get(Delivery, delivery_id)
-        if delivery is None or delivery.state not in WAITING:
-            return
         agency = await session.get(Agency, delivery.recipient_code)
     assert agency is not None  # deliveries reference agencies
     number = delivery.attempts + 1
@@ -74,7 +83,7 @@ async def _deliver(context: WorkerContext, delivery_id: str) -> None:
     )
     if isinstance(outcome, Delivered):
         await lifecycle.delivered(delivery, attempt, adapter=config.kind)
-    elif isinstance(outcome, Retry) and not exhausted(delivery, number, config.retry_policy):
+    elif isinstance(outcome, Retry) and not _exhausted(delivery, number, config.retry_policy):
         delay = retry_delay(context.settings.retry_delays_seconds, number, outcome.after)
         await lifecycle.retry(delivery, attempt, delay=delay)
     else:
@@ -101,7 +110,7 @@ async def _attempt(
         return Retry(None, f"{type(exc).__name__}: {exc}")
 
 
-def exhausted(delivery: Delivery, attempt: int, policy: RetryPolicy) -> bool:
+def _exhausted(delivery: Delivery, attempt: int, policy: RetryPolicy) -> bool:
     """Past the policy: this many attempts, or this long since it was queued or replayed."""
     too_old = utcnow() - delivery.queued_at > timedelta(seconds=policy.max_age_seconds)
     return attempt >= policy.max_attempts or too_old

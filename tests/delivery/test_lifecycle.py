@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from axis.bus.topics import DELIVERIES, EVENTS, RETRY_TIERS
-from axis.delivery.lifecycle import AlreadyAcknowledged, Attempt, NotDead
+from axis.delivery.lifecycle import AlreadyAcknowledged, Attempt, NotDead, Step
 from axis.storage.models import (
     Agency,
     AgencyLevel,
@@ -178,3 +178,13 @@ async def test_acknowledge_only_what_was_delivered(context: WorkerContext) -> No
     assert types(found).count("delivery.acked") == 1
     acked = await row(context, read.id)
     assert acked.acked_at is not None and acked.acked_at > utcnow() - timedelta(minutes=5)
+
+
+def test_a_request_read_before_its_change_commits_is_behind() -> None:
+    """A replay's or a retry's request is published just before the change commits: a
+    worker that reads it first sees the row behind it, and waits."""
+    row = Delivery(id="d", replays=0, attempts=2)
+    assert Step(1, 1).behind(row), "the replay is not committed yet"
+    assert Step(0, 4).behind(row), "the retry after attempt 3 is not committed yet"
+    assert not Step(0, 3).behind(row)
+    assert not Step(0, 1).behind(row), "a repeated request is handled as the row stands"
