@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 from axis.bus.topics import DELIVERIES, DOCUMENTS
+from axis.hangs import within
 from axis.workers.consume import consume_forever
 from axis.workers.context import WorkerContext
 from axis.workers.delivery import DELIVERY_GROUP, deliver
@@ -46,4 +47,5 @@ async def background(work: Mapping[str, Coroutine[Any, Any, None]]) -> AsyncIter
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async with within(f"stopping {', '.join(work)}"):
+            await asyncio.gather(*tasks, return_exceptions=True)
