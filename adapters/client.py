@@ -5,7 +5,7 @@ Why a client at all: every DMS otherwise re-implements the same details — sign
 sending, keeping the exact bytes for retries and receipts, mapping problem documents to
 errors, paging the inbox, and checking both the sender's signature and the axis's evidence
 before trusting a delivery. Private keys stay inside `signing/`: the client holds a
-`CertifiedKey` and hands it to `signing.xmldsig.sign_envelope`.
+`signing.signer.Signer`, which signs without handing out its key.
 
 Retries: the axis answers an identical repeat with 200, but other bytes under a DocumentId
 it already accepted with 409. A document rebuilt or re-signed is other bytes, so resend
@@ -41,9 +41,8 @@ from signing.certificates import TrustStore
 from signing.checkpoints import Checkpoint, verify_checkpoint
 from signing.errors import ErrorCode, SignatureError
 from signing.evidence import EvidenceKind, EvidenceRecord, verify_evidence
-from signing.keys import CertifiedKey
 from signing.merkle import leaf_hash, verify_inclusion
-from signing.xmldsig import sign_envelope
+from signing.signer import Signer
 
 PROBLEM_TYPE_PREFIX = "urn:edoc-axis:problem:"
 XML = "application/xml"
@@ -221,7 +220,7 @@ class LoggedReceipt:
 class AgencyClient:
     """One agency's connection to the axis (use `async with`, or call `aclose()`).
 
-    `key` signs models before sending (None: models are sent unsigned, which the axis
+    `signer` signs models before sending (None: models are sent unsigned, which the axis
     accepts only for statuses of agencies flagged `unsigned_statuses`). `axis_certificate`
     is the axis's evidence certificate, pinned when checking receipts and transit records.
     `transport` replaces the network (tests: `httpx.MockTransport`, `httpx.ASGITransport`).
@@ -231,14 +230,14 @@ class AgencyClient:
         self,
         base_url: str,
         token: str,
-        key: CertifiedKey | None,
+        signer: Signer | None,
         axis_certificate: x509.Certificate | None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 60.0,
         limits: EnvelopeLimits | None = None,
     ) -> None:
-        self.key = key
+        self.signer = signer
         self.axis_certificate = axis_certificate
         self.limits = limits or EnvelopeLimits()
         self._http = httpx.AsyncClient(
@@ -292,9 +291,9 @@ class AgencyClient:
         return await self._sign(data)
 
     async def _sign(self, data: bytes) -> bytes:
-        if self.key is None:
+        if self.signer is None:
             return data
-        return await self._in_thread(sign_envelope, data, self.key)
+        return await self._in_thread(self.signer.sign_envelope, data)
 
     async def _send(self, path: str, envelope: bytes) -> SendResult:
         response = await self._request(

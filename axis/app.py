@@ -18,10 +18,11 @@ from axis.audit.writer import write_forever
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
+from axis.hangs import within
 from axis.pipeline.ingest import Ingest
 from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
-from axis.storage.database import create_engine, create_session_factory, migrate
+from axis.storage.database import create_engine, create_session_factory, dispose, migrate
 from axis.vdxp.router import vdxp_router
 from axis.workers.context import WorkerContext
 from axis.workers.run import background, running_workers
@@ -85,8 +86,11 @@ async def connected(settings: Settings) -> AsyncIterator[tuple[WorkerContext, As
             blobs = BlobStore(settings.resolved_blob_dir)
             yield WorkerContext(bus, sessions, blobs, settings, http), database
     finally:
-        await bus.close()
-        await database.dispose()
+        try:
+            async with within("closing the bus"):
+                await bus.close()
+        finally:
+            await dispose(database)
 
 
 async def run_worker_process(settings: Settings) -> None:

@@ -48,7 +48,7 @@ from axis.registry import (
     read_agency_file,
     save_agencies,
 )
-from axis.storage.database import create_engine, create_session_factory
+from axis.storage.database import create_engine, create_session_factory, dispose
 from axis.storage.database import migrate as migrate_database
 from axis.storage.models import Role
 
@@ -70,7 +70,7 @@ async def _database() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     try:
         yield create_session_factory(engine)
     finally:
-        await engine.dispose()
+        await dispose(engine)
 
 
 async def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:

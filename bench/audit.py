@@ -96,6 +96,7 @@ from axis.storage.models import AuditCheckpoint, AuditEntry, AuditSubtree, Role
 from signing.checkpoints import Checkpoint, sign_checkpoint
 from signing.devkeys import load_or_create_dev_keys
 from signing.keys import CertifiedKey, certificate_pem
+from signing.signer import Signer
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = "edoc-axis/audit"
@@ -420,7 +421,7 @@ async def bench_writer(
         engine = create_engine(url)
         sessions = create_session_factory(engine)
         keys = load_or_create_dev_keys(settings.dev_key_dir)
-        checkpointer = Checkpointer(keys.axis, ORIGIN, 1000, 60.0)
+        checkpointer = Checkpointer(Signer(keys.axis), ORIGIN, 1000, 60.0)
         samples: list[tuple[float, int]] = []
         cpu = time.process_time()
         server = server_cpu(postmaster) if postmaster else 0.0

@@ -13,14 +13,16 @@ from cryptography import x509
 
 from signing.certificates import TrustStore
 from signing.devkeys import load_or_create_dev_keys
-from signing.keys import CertifiedKey, load_certified_key
+from signing.keys import load_certified_key
+from signing.signer import Signer
 
 
 @dataclass(frozen=True)
 class AxisIdentity:
-    """What the axis signs with and what agencies' certificates must chain to."""
+    """What the axis signs with (a `Signer`: the key stays in `signing/`) and what agencies'
+    certificates must chain to."""
 
-    signer: CertifiedKey
+    signer: Signer
     trust: TrustStore
 
     @property
@@ -44,10 +46,10 @@ def load_axis_identity(
         dev = load_or_create_dev_keys(dev_key_dir)
     if key_file is not None and certificate_file is not None:
         password = key_password.encode() if key_password else None
-        signer = load_certified_key(key_file, certificate_file, password)
+        signer = Signer(load_certified_key(key_file, certificate_file, password))
     else:
         assert dev is not None
-        signer = dev.axis
+        signer = Signer(dev.axis)
     if trust_roots_file is not None:
         trust = TrustStore.from_pem(trust_roots_file)
     else:

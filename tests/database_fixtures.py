@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from axis.storage import create_engine, migrate
+from axis.storage.database import dispose
 
 # Children before parents, so a plain DROP works without CASCADE surprises.
 _AXIS_TABLES = (
@@ -106,4 +107,4 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     try:
         yield engine
     finally:
-        await engine.dispose()
+        await dispose(engine)

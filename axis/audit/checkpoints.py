@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from axis.audit import merkle
 from axis.audit.tree import DatabaseLeafStore, log_size
 from axis.storage.models import AuditCheckpoint, utcnow
-from signing.checkpoints import Checkpoint, sign_checkpoint
+from signing.checkpoints import Checkpoint
 from signing.errors import SignatureError
-from signing.keys import CertifiedKey
+from signing.signer import Signer
 from signing.timestamps import request_timestamp
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 class Checkpointer:
     """When and how the writer signs checkpoints."""
 
-    signer: CertifiedKey
+    signer: Signer
     origin: str
     every_entries: int
     interval_seconds: float
@@ -65,8 +65,8 @@ class Checkpointer:
     async def checkpoint(self, session: AsyncSession, size: int) -> AuditCheckpoint:
         """Sign the tree head at `size` and store it (with a timestamp where configured)."""
         root = await merkle.root(DatabaseLeafStore(session), size)
-        note = sign_checkpoint(
-            Checkpoint(self.origin, size, root, utcnow()), self.signer, self.origin
+        note = self.signer.sign_checkpoint(
+            Checkpoint(self.origin, size, root, utcnow()), self.origin
         )
         token = None
         if self.tsa_url is not None:

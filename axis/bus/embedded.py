@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import sqlite3
@@ -274,11 +275,13 @@ class EmbeddedBus(Bus):
         return message, partition_for_key(message.key, partitions)
 
     async def wait_for_publish(self, max_wait: float) -> None:
-        """Return when this process publishes something, or after `max_wait` seconds."""
-        try:
-            await asyncio.wait_for(self._published.wait(), max_wait)
-        except TimeoutError:
-            pass
+        """Return when this process publishes something, or after `max_wait` seconds.
+
+        `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancel that
+        lands as the publish does, and the worker it was meant to stop runs on."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max_wait):
+                await self._published.wait()
 
     def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
         return EmbeddedConsumer(self, group, list(topics))

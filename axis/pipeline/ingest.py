@@ -55,7 +55,7 @@ from schemas.edxml import (
 )
 from signing.certificates import RegisteredCertificate
 from signing.errors import SignatureError
-from signing.evidence import EvidenceKind, EvidenceRecord, sign_evidence
+from signing.evidence import EvidenceKind, EvidenceRecord
 from signing.identity import AxisIdentity
 from signing.xmldsig import VerifiedEnvelope, verify_envelope
 
@@ -342,7 +342,7 @@ async def _store_with_evidence(
             time=received_at,
             verified=verified,
         )
-        keys.append(await ingest.blobs.put(sign_evidence(record, ingest.identity.signer)))
+        keys.append(await ingest.blobs.put(ingest.identity.signer.sign_evidence(record)))
     return keys[0], keys[1]
 
 

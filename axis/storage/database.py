@@ -14,9 +14,11 @@ import asyncio
 import sqlite3
 import time
 import zlib
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -31,11 +33,38 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from axis.hangs import within
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """The Alembic environment ships inside the package, so an installed wheel can migrate."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite connection waits for another writer before giving up."""
+
+
+class _AiosqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, minus a hang: in aiosqlite 0.22, `close()` after `stop()`
+    (SQLAlchemy's terminate of a connection whose task was cancelled mid-query) queues a
+    second stop behind the first, which the worker thread never reaches, and waits for it
+    forever. Once stopping, the thread closes the SQLite connection itself."""
+
+    async def close(self) -> None:
+        if not self._running:
+            return
+        await super().close()
+
+
+def _aiosqlite_creator(url: URL) -> Any:
+    """An `async_creator` making `_AiosqliteConnection`s with the arguments SQLAlchemy's
+    aiosqlite dialect would pass (and, as it does, a daemon worker thread)."""
+    args, kwargs = url.get_dialect()().create_connect_args(url)
+
+    async def connect() -> aiosqlite.Connection:
+        connection = _AiosqliteConnection(partial(sqlite3.connect, *args, **kwargs), 64)
+        connection._thread.daemon = True
+        return await connection
+
+    return connect
 
 
 def _use_wal(cursor: Any) -> None:
@@ -102,6 +131,8 @@ def _create_engine(
         # sleeps in growing steps (up to 100 ms) and so turns contention into long tails.
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
+    if url.get_driver_name() == "aiosqlite":
+        kwargs.setdefault("async_creator", _aiosqlite_creator(url))
     engine = create_async_engine(url, echo=echo, **kwargs)
     on_disk = path is not None
     foreign_keys = "ON" if sqlite_foreign_keys else "OFF"
@@ -127,6 +158,13 @@ def _create_engine(
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """Close `engine`'s connections, within a bound: a close left pending (a connection whose
+    task was cancelled mid-query) fails with every stack logged instead of hanging."""
+    async with within(f"disposing the engine of {engine.url!r}"):
+        await engine.dispose()
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -205,7 +243,7 @@ async def _run_alembic(url: URL, direction: str, revision: str) -> None:
             if is_sqlite(url):
                 await _check_sqlite_foreign_keys(connection)
     finally:
-        await engine.dispose()
+        await dispose(engine)
 
 
 async def _lock_for_migration(connection: AsyncConnection) -> None:

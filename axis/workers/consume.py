@@ -87,6 +87,9 @@ async def _concurrently(
                 await consumer.commit(finished)
                 committed()
     finally:
-        for queue in in_flight.values():
-            for _, task in queue:
-                task.cancel()
+        # Wait for them too: a handler cancelled mid-query must be done with its database
+        # connection before the engine is disposed, not run on beside the shutdown.
+        tasks = [task for queue in in_flight.values() for _, task in queue]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -12,6 +12,7 @@ from axis.bus.topics import DELIVERIES, DOCUMENTS
 from axis.delivery.retry import retry_forever
 from axis.delivery.router import ROUTER_GROUP, route
 from axis.delivery.worker import DELIVERY_GROUP, deliver
+from axis.hangs import within
 from axis.workers.consume import consume_forever
 from axis.workers.context import WorkerContext
 
@@ -46,4 +47,5 @@ async def background(work: Mapping[str, Coroutine[Any, Any, None]]) -> AsyncIter
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async with within(f"stopping {', '.join(work)}"):
+            await asyncio.gather(*tasks, return_exceptions=True)

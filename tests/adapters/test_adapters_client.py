@@ -17,6 +17,7 @@ from adapters.edxml_builder import build_document
 from signing.certificates import RegisteredCertificate
 from signing.errors import ErrorCode, SignatureError
 from signing.evidence import EvidenceKind, EvidenceRecord, sign_evidence
+from signing.signer import Signer
 from signing.xmldsig import verify_envelope
 
 BASE = "https://axis.example"
@@ -33,7 +34,7 @@ def client(handler: Handler, keys: Keys | None = None) -> AgencyClient:
     return AgencyClient(
         BASE,
         "token-123",
-        None if keys is None else keys.ec,
+        None if keys is None else Signer(keys.ec),
         None if keys is None else keys.axis.certificate,
         transport=httpx.MockTransport(handler),
     )

@@ -30,6 +30,7 @@ from adapters.edxml_builder import (
 from schemas.edxml import DocumentEnvelope, StatusMessage
 from signing.certificates import RegisteredCertificate, TrustStore
 from signing.errors import SignatureError
+from signing.signer import Signer
 
 DOCUMENT_ID = "000.00.00.G22,2026/11/22,120/VPCP-KGVX"
 
@@ -38,7 +39,7 @@ def client(axis: Axis, agency: str) -> AgencyClient:
     return AgencyClient(
         "http://axis",
         axis.tokens[agency],
-        axis.key(agency),
+        Signer(axis.key(agency)),
         axis.app.state.ingest.identity.certificate,
         transport=httpx.ASGITransport(app=axis.app),
     )

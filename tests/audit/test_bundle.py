@@ -28,6 +28,7 @@ from axis.storage.models import AuditCheckpoint, AuditEntry
 from signing.checkpoints import Checkpoint, sign_checkpoint
 from signing.devkeys import DevKeySet, load_or_create_dev_keys
 from signing.keys import CertifiedKey
+from signing.signer import Signer
 
 ORIGIN = "edoc-axis/audit"
 SIZE = 50
@@ -66,7 +67,7 @@ async def log(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Log]:
     """50 events appended in batches of 5, a checkpoint signed every 10."""
     keys = load_or_create_dev_keys(tmp_path / "keys")
     sessions = create_session_factory(engine)
-    checkpointer = Checkpointer(keys.axis, ORIGIN, EVERY, interval_seconds=3600)
+    checkpointer = Checkpointer(Signer(keys.axis), ORIGIN, EVERY, interval_seconds=3600)
     for batch in range(SIZE // 5):
         events = [
             Event(type="test.step", actor="axis", document_id=None, data={"n": 5 * batch + n})

@@ -43,6 +43,7 @@ from axis.storage.models import AgencyLevel, Delivery, Document, Role
 from schemas.push_format import DELIVERY_ID_HEADER
 from signing.devkeys import DevKeySet, load_or_create_dev_keys
 from signing.keys import certificate_pem
+from signing.signer import Signer
 from signing.xmldsig import sign_envelope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -261,7 +262,11 @@ class Deployment:
     def client(self, agency: str = SENDER, timeout: float = 30.0) -> AgencyClient:
         assert self.keys is not None, "register() first"
         return AgencyClient(
-            self.base_url, self.tokens[agency], self.keys.agencies[agency], None, timeout=timeout
+            self.base_url,
+            self.tokens[agency],
+            Signer(self.keys.agencies[agency]),
+            None,
+            timeout=timeout,
         )
 
     async def sign_documents(self, recipients: list[str], prefix: str, count: int) -> list[bytes]:

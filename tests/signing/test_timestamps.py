@@ -30,6 +30,7 @@ from axis.storage.database import create_session_factory
 from signing.checkpoints import Checkpoint, sign_checkpoint
 from signing.devkeys import load_or_create_dev_keys
 from signing.errors import ErrorCode, SignatureError
+from signing.signer import Signer
 from signing.timestamps import (
     MAX_REPLY_BYTES,
     request_timestamp,
@@ -295,7 +296,7 @@ async def test_an_audit_bundle_of_stamped_checkpoints(
     checks the stamps against the TSA roots it is given, and refuses another TSA's."""
     keys = load_or_create_dev_keys(tmp_path / "keys")
     sessions = create_session_factory(engine)
-    checkpointer = Checkpointer(keys.axis, "edoc-axis/audit", 2, 3600.0, tsa_url=tsa.url)
+    checkpointer = Checkpointer(Signer(keys.axis), "edoc-axis/audit", 2, 3600.0, tsa_url=tsa.url)
     for n in range(4):
         event = Event(type="test.step", actor="axis", data={"n": n})
         await append_events(sessions, [Record("events", 0, n, None, event.encode())])
