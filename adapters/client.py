@@ -37,6 +37,7 @@ from adapters.verification import (
     verify_delivery,
 )
 from schemas.edxml import DocumentEnvelope, EnvelopeLimits, StatusMessage
+from schemas.events import EventType
 from signing.certificates import TrustStore
 from signing.checkpoints import Checkpoint, verify_checkpoint
 from signing.errors import ErrorCode, SignatureError
@@ -376,7 +377,7 @@ class AgencyClient:
             event = json.loads(entry)["event"]
         except (ValueError, KeyError, TypeError) as exc:
             raise SignatureError(ErrorCode.MALFORMED, f"a malformed audit answer: {exc}") from exc
-        if event["type"] not in ("document.accepted", "status.accepted") or (
+        if event["type"] not in (EventType.DOCUMENT_ACCEPTED, EventType.STATUS_ACCEPTED) or (
             document_id not in (event["document_id"], event["data"].get("status_id"))
         ):
             raise SignatureError(

@@ -51,6 +51,7 @@ from axis.registry import (
 from axis.storage.database import create_engine, create_session_factory, dispose
 from axis.storage.database import migrate as migrate_database
 from axis.storage.models import Role
+from schemas.events import TokenCreated, TokenRevoked
 
 T = TypeVar("T")
 
@@ -175,7 +176,7 @@ def tokens_create(
 
     async def create(session: AsyncSession, origin: Origin) -> tuple[tuple[str, str], list[Event]]:
         token, secret = await create_token(session, role, agency, label)
-        return (token.id, secret), [token_event("token.created", token, origin)]
+        return (token.id, secret), [token_event(TokenCreated, token, origin)]
 
     try:
         token_id, secret = asyncio.run(_recorded(create))
@@ -203,7 +204,7 @@ def tokens_revoke(token_id: str) -> None:
         token = await revoke_token(session, token_id)
         if not session.is_modified(token):  # revoked before: nothing changes now
             return None, []
-        return None, [token_event("token.revoked", token, origin)]
+        return None, [token_event(TokenRevoked, token, origin)]
 
     try:
         asyncio.run(_recorded(revoke))

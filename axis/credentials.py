@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from axis.events import Event, Origin
 from axis.storage.models import Agency, ApiToken, Role, utcnow
+from schemas.events import TokenChange
 
 TOKEN_PREFIX = "axt_"
 
@@ -61,15 +62,17 @@ async def revoke_token(session: AsyncSession, token_id: str) -> ApiToken:
     return token
 
 
-def token_event(event_type: str, token: ApiToken, origin: Origin) -> Event:
+def token_event(change: type[TokenChange], token: ApiToken, origin: Origin) -> Event:
     """`token.created` or `token.revoked`: the token's id, role, agency and label, never
     its secret nor its digest."""
-    data: dict[str, object] = {"token_id": token.id, "role": Role(token.role).value}
-    if token.label:
-        data["label"] = token.label
-    if token.revoked_at is not None:
-        data["revoked_at"] = token.revoked_at.isoformat()
-    return origin.event(event_type, token.agency_code, **data)
+    payload = change(
+        from_=origin.address,
+        token_id=token.id,
+        role=Role(token.role).value,
+        label=token.label,
+        revoked_at=token.revoked_at.isoformat() if token.revoked_at is not None else None,
+    )
+    return origin.event(payload, token.agency_code)
 
 
 async def list_tokens(session: AsyncSession) -> list[ApiToken]:

@@ -33,6 +33,7 @@ from axis.storage.models import (
     VdxpAccess,
     utcnow,
 )
+from schemas.events import AgencyChanged, AgencyCreated, CertificateRegistered, FieldChange
 from signing.certificates import RegisteredCertificate, check_public_key
 from signing.errors import SignatureError
 from signing.keys import certificate_pem
@@ -152,17 +153,19 @@ class AgencyChange:
         changed field before and after; secrets redacted. None when nothing changed."""
         if self.before is None:
             record = {field: _audit_value(field, value) for field, value in self.after.items()}
-            return origin.event("agency.created", self.code, record=record)
+            return origin.event(AgencyCreated(from_=origin.address, record=record), self.code)
         before, after = self.before, self.after
         changes = {
-            field: {
-                "before": _audit_value(field, before.get(field)),
-                "after": _audit_value(field, after.get(field)),
-            }
+            field: FieldChange(
+                before=_audit_value(field, before.get(field)),
+                after=_audit_value(field, after.get(field)),
+            )
             for field in sorted(before.keys() | after.keys())
             if before.get(field) != after.get(field)
         }
-        return origin.event("agency.changed", self.code, changes=changes) if changes else None
+        if not changes:
+            return None
+        return origin.event(AgencyChanged(from_=origin.address, changes=changes), self.code)
 
 
 def agency_events(changes: Sequence[AgencyChange], origin: Origin) -> list[Event]:
@@ -309,9 +312,8 @@ def certificate_event(certificate: AgencyCertificate, origin: Origin) -> Event:
     """`certificate.registered`: which certificate (fingerprint, subject, issuer, serial),
     for which agency, and its registration window."""
     parsed = x509.load_pem_x509_certificate(certificate.pem.encode())
-    return origin.event(
-        "certificate.registered",
-        certificate.agency_code,
+    registered = CertificateRegistered(
+        from_=origin.address,
         fingerprint_sha256=certificate.fingerprint_sha256,
         subject=parsed.subject.rfc4514_string(),
         issuer=parsed.issuer.rfc4514_string(),
@@ -319,6 +321,7 @@ def certificate_event(certificate: AgencyCertificate, origin: Origin) -> Event:
         not_before=certificate.not_before.isoformat(),
         not_after=certificate.not_after.isoformat(),
     )
+    return origin.event(registered, certificate.agency_code)
 
 
 async def directory(session: AsyncSession) -> list[DirectoryEntry]:

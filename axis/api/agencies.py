@@ -37,6 +37,7 @@ from axis.registry import (
     save_agencies,
 )
 from axis.storage.models import Role
+from schemas.events import RegistryRefused
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +64,15 @@ async def _refused(
     an operator's attempt counts as much as its success. Failing to record it must not hide
     the refusal."""
     problem = _registry_problem(exc)
-    event = _origin(request, principal).event(
-        "registry.refused", code, action=action, status=problem.status, detail=problem.detail[:500]
+    origin = _origin(request, principal)
+    refused = RegistryRefused(
+        from_=origin.address, action=action, status=problem.status, detail=problem.detail[:500]
     )
+    event = origin.event(refused, code)
     try:
         await publish_events(request.app.state.bus, [event])
     except BusError:
-        logger.exception("could not record a registry.refused event")
+        logger.exception("could not record a %s event", RegistryRefused.event_type)
     return problem
 
 

@@ -31,6 +31,7 @@ from axis.problem import Problem
 from axis.rate_limit import RateLimiter
 from axis.storage.models import Delivery, Document, DocumentRecipient, Role, Status
 from schemas.edxml.models import EnvelopeWarning
+from schemas.events import DocumentRejected, Rejection, StatusRejected
 
 router = APIRouter(tags=["documents"])
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
@@ -171,7 +172,7 @@ async def _send(
     request: Request,
     principal: Principal,
     ingest_message: Callable[[Ingest, str, bytes], Awaitable[Accepted]],
-    rejected_event: str,
+    rejected: type[Rejection],
 ) -> JSONResponse:
     """Rate limit, read the envelope, run it through the pipeline, answer 202 or 200."""
     _rate_limit(request, principal)
@@ -180,7 +181,7 @@ async def _send(
     try:
         body = await _envelope_bytes(request)
     except Problem as problem:
-        await record_rejection(ingest, rejected_event, principal.agency_code, None, problem)
+        await record_rejection(ingest, rejected, principal.agency_code, None, problem)
         raise
     accepted = await ingest_message(ingest, principal.agency_code, body)
     receipt_url = str(request.url_for("read_receipt", document_id=accepted.id))
@@ -202,7 +203,7 @@ async def _send(
 )
 async def send_document(request: Request, principal: Agency) -> JSONResponse:
     """Send a signed edXML document, as `application/xml` or a multipart file upload."""
-    return await _send(request, principal, ingest_document, "document.rejected")
+    return await _send(request, principal, ingest_document, DocumentRejected)
 
 
 @router.post(
@@ -214,7 +215,7 @@ async def send_document(request: Request, principal: Agency) -> JSONResponse:
 )
 async def send_status(request: Request, principal: Agency) -> JSONResponse:
     """Send an edXML status message (01..16) about a document this agency received."""
-    return await _send(request, principal, ingest_status, "status.rejected")
+    return await _send(request, principal, ingest_status, StatusRejected)
 
 
 def _visible_to(principal: Principal) -> Any:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axis.audit import merkle
 from axis.audit.tree import DatabaseLeafStore, log_size
 from axis.storage.models import AuditCheckpoint, AuditEntry
+from schemas.events import EventType
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ async def logged_acceptance(
 ) -> LoggedEntry | None:
     """The `document.accepted` entry of a document (or `status.accepted` of one status
     message about it) with its inclusion proof; None until the writer has logged it."""
-    event_type = "document.accepted" if status_id is None else "status.accepted"
+    event_type = EventType.DOCUMENT_ACCEPTED if status_id is None else EventType.STATUS_ACCEPTED
     entries = await session.scalars(
         select(AuditEntry).where(
             AuditEntry.document_id == document_id, AuditEntry.event_type == event_type

@@ -5,6 +5,13 @@ one member; should two ever overlap, the log's primary key (the position) refuse
 second, whose batch then fails and is read again. An event already in the log (same id)
 is skipped, so replays add nothing. The bus offset is committed only after the entries
 are durable, so a restart resumes exactly where the last batch ended.
+
+An event outside this axis's vocabulary (`schemas.events`: a type it does not know, or data
+that does not fit its type) cannot be made by `axis.events.Event`, but a newer axis during
+an upgrade, or a bug, may still publish one. It is logged as it is, with a warning: skipping
+it would leave out of the log something that happened, and refusing it would stop the log
+for good (the writer would read it again forever). The log records what was published; the
+warning says what to look at.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,6 +33,7 @@ from axis.audit.merkle import leaf_hash
 from axis.audit.tree import log_size
 from axis.bus import Bus, Record
 from axis.bus.topics import EVENTS
+from axis.events import Event
 from axis.storage.models import AuditEntry
 
 logger = logging.getLogger(__name__)
@@ -47,6 +57,7 @@ async def append_events(
             if event["id"] in known:
                 continue
             known.add(event["id"])
+            _check_vocabulary(event)
             position = size + len(rows)
             entry = audit_entry(position, event)
             rows.append(
@@ -64,6 +75,19 @@ async def append_events(
         if rows:  # one multi-row INSERT: half the writer's cost was ORM objects, one a row
             await session.execute(insert(AuditEntry), rows)
     return len(rows)
+
+
+def _check_vocabulary(event: dict[str, Any]) -> None:
+    """Warn of an event outside the vocabulary; it is logged all the same."""
+    try:
+        Event.model_validate(event)
+    except ValidationError as exc:
+        logger.warning(
+            "the audit log records event %s of type %r, which is not in the vocabulary: %s",
+            event["id"],
+            event.get("type"),
+            exc,
+        )
 
 
 async def write_forever(

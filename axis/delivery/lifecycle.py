@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +28,16 @@ from axis.bus.topics import DELIVERIES, RETRY_TIERS
 from axis.events import Event, event_message
 from axis.messages import DeliveryRequested, bus_message
 from axis.storage.models import Delivery, DeliveryState, utcnow
+from schemas.events import (
+    DeliveryAcked,
+    DeliveryAttempted,
+    DeliveryDead,
+    DeliveryDelivered,
+    DeliveryQueued,
+    DeliveryReplayed,
+    DeliveryRetrying,
+    DeliveryStep,
+)
 
 ID_NAMESPACE = uuid.UUID("0f9d6a0e-6f0b-4c55-8e55-3b1a9f5c2d70")
 WAITING = (DeliveryState.QUEUED, DeliveryState.RETRYING)
@@ -109,7 +119,7 @@ class Lifecycle:
         for delivery in deliveries:
             messages += [
                 _request(DELIVERIES, delivery, Step(delivery.replays or 0, 1)),
-                event_message(_event(delivery, "queued", "delivery.queued", {})),
+                event_message(_event(delivery, "queued", DeliveryQueued(**_step(delivery)))),
             ]
         await self.bus.publish_many(messages)
 
@@ -122,7 +132,9 @@ class Lifecycle:
             {"state": DeliveryState.DELIVERED, "delivered_at": utcnow()},
             [
                 event_message(
-                    _event(delivery, "delivered", "delivery.delivered", {"adapter": adapter})
+                    _event(
+                        delivery, "delivered", DeliveryDelivered(**_step(delivery), adapter=adapter)
+                    )
                 )
             ],
         )
@@ -135,8 +147,7 @@ class Lifecycle:
         retrying = _event(
             delivery,
             f"retrying-{attempt.number}",
-            "delivery.retrying",
-            {"attempt": attempt.number, "delay_s": delay},
+            DeliveryRetrying(**_step(delivery), attempt=attempt.number, delay_s=delay),
         )
         return await self._after_attempt(
             delivery,
@@ -160,8 +171,7 @@ class Lifecycle:
         dead = _event(
             delivery,
             f"dead-{attempt.number}",
-            "delivery.dead",
-            {"attempt": attempt.number, "error": attempt.error},
+            DeliveryDead(**_step(delivery), attempt=attempt.number, error=attempt.error),
         )
         return await self._after_attempt(
             delivery,
@@ -203,13 +213,12 @@ class Lifecycle:
                 ):
                     continue
                 replayed.append(delivery.id)
-                event = Event(
+                event = Event.of(
+                    DeliveryReplayed(delivery_id=delivery.id, after_attempts=delivery.attempts),
                     id=event_id(delivery.id, f"replayed-{delivery.replays + 1}"),
-                    type="delivery.replayed",
                     actor=actor,
                     document_id=delivery.document_id,
                     agency_code=delivery.recipient_code,
-                    data={"delivery_id": delivery.id, "after_attempts": delivery.attempts},
                 )
                 next_round = Step(delivery.replays + 1, 1)
                 messages += [_request(DELIVERIES, delivery, next_round), event_message(event)]
@@ -230,8 +239,8 @@ class Lifecycle:
                 acked_at=utcnow(),
                 ack_reason=reason or None,
             ):
-                data = {"result": result, "reason": reason}
-                acked = _event(delivery, "acked", "delivery.acked", data, actor=actor)
+                ack = DeliveryAcked(**_step(delivery), result=result, reason=reason)
+                acked = _event(delivery, "acked", ack, actor=actor)
                 await self.bus.publish_many([event_message(acked)])
                 return state
             current = await session.scalar(select(Delivery.state).where(Delivery.id == delivery.id))
@@ -251,13 +260,15 @@ class Lifecycle:
         attempted = _event(
             delivery,
             f"attempt-{attempt.number}",
-            "delivery.attempted",
-            {
-                "attempt": attempt.number,
-                "duration_ms": round(attempt.duration * 1000),
-                "error": attempt.error,
-                **(attempt.detail or {}),
-            },
+            DeliveryAttempted.model_validate(
+                {
+                    **_step(delivery),
+                    "attempt": attempt.number,
+                    "duration_ms": round(attempt.duration * 1000),
+                    "error": attempt.error,
+                    **(attempt.detail or {}),
+                }
+            ),
         )
         async with self.sessions.begin() as session:
             changed = await _update(session, guard, attempts=attempt.number, **values)
@@ -292,22 +303,24 @@ def _request(topic: str, delivery: Delivery, step: Step, *headers: tuple[str, by
     return bus_message(topic, delivery.recipient_code, request, *step.headers(), *headers)
 
 
-def _event(
-    delivery: Delivery,
-    step: str,
-    event_type: str,
-    data: Mapping[str, object],
-    *,
-    actor: str = "axis",
-) -> Event:
+class _Step(TypedDict):
+    delivery_id: str
+    kind: str
+
+
+def _step(delivery: Delivery) -> _Step:
+    """What every step's payload says of its delivery."""
+    return {"delivery_id": delivery.id, "kind": delivery.kind}
+
+
+def _event(delivery: Delivery, step: str, payload: DeliveryStep, *, actor: str = "axis") -> Event:
     """The event of one step of this round of `delivery` (each replay is a new round, so
     its attempts are new audit entries, not repeats of the first round's)."""
     round_step = step if not delivery.replays else f"{step}/replay-{delivery.replays}"
-    return Event(
+    return Event.of(
+        payload,
         id=event_id(delivery.id, round_step),
-        type=event_type,
         actor=actor,
         document_id=delivery.document_id,
         agency_code=delivery.recipient_code,
-        data={"delivery_id": delivery.id, "kind": delivery.kind, **data},
     )

@@ -42,6 +42,7 @@ from axis.storage.models import (
     Status,
     utcnow,
 )
+from schemas import events
 from schemas.edxml import (
     BusinessDocType,
     DocumentEnvelope,
@@ -53,6 +54,7 @@ from schemas.edxml import (
     envelope_from_tree,
     parse_envelope,
 )
+from schemas.events import DocumentRejected, Rejection, StatusRejected, Transport
 from signing.certificates import RegisteredCertificate
 from signing.errors import SignatureError
 from signing.evidence import EvidenceKind, EvidenceRecord
@@ -87,17 +89,13 @@ class Accepted:
     new: bool
 
 
-Transport = Literal["bearer", "vdxp-hmac"]
-"""How the sender authenticated: a /v1 bearer token, or the VDXP SDK's header HMAC."""
-
-
 async def ingest_document(
     ingest: Ingest, agency_code: str, body: bytes, transport: Transport = "bearer"
 ) -> Accepted:
     """Accept a document sent by `agency_code`, or raise `Problem` (and record why)."""
     return await _recording_rejections(
         _ingest_document(ingest, agency_code, body, transport),
-        ingest, "document.rejected", agency_code, body, transport,
+        ingest, DocumentRejected, agency_code, body, transport,
     )  # fmt: skip
 
 
@@ -107,14 +105,14 @@ async def ingest_status(
     """Accept a status message sent by `agency_code`, or raise `Problem` (and record why)."""
     return await _recording_rejections(
         _ingest_status(ingest, agency_code, body, transport),
-        ingest, "status.rejected", agency_code, body, transport,
+        ingest, StatusRejected, agency_code, body, transport,
     )  # fmt: skip
 
 
 async def _recording_rejections(
     work: Awaitable[Accepted],
     ingest: Ingest,
-    event_type: str,
+    rejected: type[Rejection],
     agency_code: str,
     body: bytes,
     transport: Transport,
@@ -122,7 +120,7 @@ async def _recording_rejections(
     try:
         return await work
     except Problem as rejection:
-        await record_rejection(ingest, event_type, agency_code, body, rejection, transport)
+        await record_rejection(ingest, rejected, agency_code, body, rejection, transport)
         raise
 
 
@@ -165,7 +163,7 @@ async def _ingest_document(
             return repeat
 
     # Warnings name lines in the received bytes (kept verbatim); they never change routing.
-    warnings = [warning.model_dump() for warning in envelope.warnings]
+    warnings = envelope.warnings
     business_doc_type = int(signed.business.doc_type) if signed.business else 0
     changes_document_id = None
     if signed.business and signed.business.doc_type is not BusinessDocType.NEW:
@@ -186,7 +184,7 @@ async def _ingest_document(
         receipt_sha256=receipt_sha256,
         transit_sha256=transit_sha256,
         received_at=received_at,
-        warnings=warnings,
+        warnings=[warning.model_dump() for warning in warnings],
         recipients=[DocumentRecipient(agency_code=code) for code in recipients],
     )
     accepted = DocumentAccepted(
@@ -202,22 +200,21 @@ async def _ingest_document(
         received_at=received_at,
     )
     actor = f"agency:{agency_code}"
-    accepted_data: dict[str, object] = {"recipients": recipients}
-    if signed.business is not None:
-        accepted_data["business_doc_type"] = business_doc_type
-    if changes_document_id is not None:
-        accepted_data["changes_document_id"] = changes_document_id  # what a revoke/update changes
-    if warnings:
-        accepted_data["warnings"] = warnings
+    received = events.DocumentReceived(sha256=digest, size=len(body), transport=transport)
+    signature = events.DocumentVerified(
+        certificate=verified.fingerprint, algorithm=verified.algorithm
+    )
+    acceptance = events.DocumentAccepted(
+        recipients=recipients,
+        business_doc_type=business_doc_type if signed.business is not None else None,
+        changes_document_id=changes_document_id,
+        warnings=warnings,
+    )
     steps = [
-        Event(type="document.received", at=received_at, actor=actor, document_id=document_id,
-              agency_code=agency_code,
-              data={"sha256": digest, "size": len(body), "transport": transport}),
-        Event(type="document.verified", actor=actor, document_id=document_id,
-              agency_code=agency_code,
-              data={"certificate": verified.fingerprint, "algorithm": verified.algorithm}),
-        Event(type="document.accepted", actor=actor, document_id=document_id,
-              agency_code=agency_code, data=accepted_data),
+        Event.of(received, at=received_at, actor=actor, document_id=document_id,
+                 agency_code=agency_code),
+        Event.of(signature, actor=actor, document_id=document_id, agency_code=agency_code),
+        Event.of(acceptance, actor=actor, document_id=document_id, agency_code=agency_code),
     ]  # fmt: skip
     try:
         await _commit_published(ingest, document, document_id, accepted, steps)
@@ -246,7 +243,7 @@ async def _ingest_status(
     async with ingest.sessions() as session:
         sender = await _sender(session, agency_code, envelope.sender_id)
         certificates = await _certificates(session, agency_code)
-    warnings = [warning.model_dump() for warning in envelope.warnings]
+    warnings = envelope.warnings
 
     verified: VerifiedEnvelope | None = None
     if envelope.signature is SignatureForm.XMLDSIG or not sender.unsigned_statuses:
@@ -280,7 +277,7 @@ async def _ingest_status(
         receipt_sha256=receipt_sha256,
         transit_sha256=transit_sha256,
         received_at=received_at,
-        warnings=warnings,
+        warnings=[warning.model_dump() for warning in warnings],
     )
     accepted = StatusAccepted(
         status_id=status_id,
@@ -294,19 +291,20 @@ async def _ingest_status(
         signed=verified is not None,
         received_at=received_at,
     )
-    status_data: dict[str, object] = {
-        "status_id": status_id, "status_code": status.status_code,
-        "signed": verified is not None, "sha256": digest, "transport": transport,
-    }  # fmt: skip
-    if warnings:
-        status_data["warnings"] = warnings
-    event = Event(
-        type="status.accepted",
+    acceptance = events.StatusAccepted(
+        status_id=status_id,
+        status_code=status.status_code,
+        signed=verified is not None,
+        sha256=digest,
+        transport=transport,
+        warnings=warnings,
+    )
+    event = Event.of(
+        acceptance,
         at=received_at,
         actor=f"agency:{agency_code}",
         document_id=document.id,
         agency_code=agency_code,
-        data=status_data,
     )
     try:
         await _commit_published(ingest, status, document.id, accepted, [event])
@@ -559,7 +557,7 @@ async def _commit_published(
 
 async def record_rejection(
     ingest: Ingest,
-    event_type: str,
+    rejected: type[Rejection],
     agency_code: str,
     body: bytes | None,
     rejection: Problem,
@@ -567,18 +565,16 @@ async def record_rejection(
 ) -> None:
     """Every rejection is an audit event (`body` is None when it was refused unread);
     failing to record it must not hide the 4xx."""
-    data: dict[str, object] = {
-        "code": rejection.code,
-        "status": rejection.status,
-        "detail": rejection.detail[:500],
-        "transport": transport,
-    }
-    if body is not None:
-        data |= {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}
-    event = Event(
-        type=event_type, actor=f"agency:{agency_code}", agency_code=agency_code, data=data
+    payload = rejected(
+        code=rejection.code,
+        status=rejection.status,
+        detail=rejection.detail[:500],
+        transport=transport,
+        sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
+        size=len(body) if body is not None else None,
     )
+    event = Event.of(payload, actor=f"agency:{agency_code}", agency_code=agency_code)
     try:
         await publish_event(ingest.bus, event)
     except BusError:
-        logger.exception("could not record a %s event", event_type)
+        logger.exception("could not record a %s event", rejected.event_type)

@@ -27,6 +27,7 @@ from axis.registry import directory
 from axis.storage.models import Delivery, DeliveryState
 from axis.vdxp.auth import Refusal, VdxpCaller, authenticate
 from axis.vdxp.replies import agency_item, failure, knobstick, sent_item, success
+from schemas.events import DocumentRejected, StatusRejected, VdxpRefused
 
 logger = logging.getLogger(__name__)
 
@@ -104,23 +105,23 @@ def _rate_limit(request: Request, agency_code: str) -> None:
 
 async def _record_refusal(request: Request, operation: str, refusal: Refusal) -> None:
     """Failing to record the refusal must not hide it."""
-    event = Event(
-        type="vdxp.refused",
+    refused = VdxpRefused(
+        from_=request.client.host if request.client else None,
+        operation=operation,
+        system_id=request.headers.get("XroadVnpt-systemid", "")[:128],
+        code=refusal.code,
+        status=refusal.status,
+        detail=refusal.detail[:500],
+    )
+    event = Event.of(
+        refused,
         actor=f"agency:{refusal.agency_code}" if refusal.agency_code else None,
         agency_code=refusal.agency_code,
-        data={
-            "from": request.client.host if request.client else None,
-            "operation": operation,
-            "system_id": request.headers.get("XroadVnpt-systemid", "")[:128],
-            "code": refusal.code,
-            "status": refusal.status,
-            "detail": refusal.detail[:500],
-        },
     )
     try:
         await publish_event(request.app.state.bus, event)
     except BusError:
-        logger.exception("could not record a vdxp.refused event")
+        logger.exception("could not record a %s event", VdxpRefused.event_type)
 
 
 def _zone(request: Request) -> ZoneInfo:
@@ -146,7 +147,7 @@ async def _send_edoc(request: Request, caller: VdxpCaller) -> Response:
     are the envelope's signed `To`, as on /v1 (the `to` header is the SDK's copy of them)."""
     ingest: Ingest = request.app.state.ingest
     kind = _message_type(caller, "edoc")
-    rejected = "status.rejected" if kind == "status" else "document.rejected"
+    rejected = StatusRejected if kind == "status" else DocumentRejected
     try:
         body = await read_body(request, ingest.limits.max_body_bytes)
         _check_hash_file(caller, body)

@@ -19,6 +19,7 @@ from axis.audit.verify import BundleVerifier, Finding, Report
 from axis.audit.writer import append_events
 from axis.bus import Record
 from axis.events import Event
+from schemas.events import RegistryRefused
 from signing.checkpoints import verify_checkpoint
 from signing.errors import SignatureError
 from signing.xmldsig import sign_envelope
@@ -61,7 +62,10 @@ async def test_a_documents_timeline_from_receipt_to_acknowledgement(axis: Axis) 
 
 
 async def test_replayed_events_add_nothing(axis: Axis) -> None:
-    events = [Event(type="test.step", actor="axis", data={"n": n}) for n in range(3)]
+    refused = [
+        RegistryRefused(from_=None, action="test", status=400, detail=str(n)) for n in range(3)
+    ]
+    events = [Event.of(payload, actor="axis") for payload in refused]
     records = [Record("events", 0, n, None, event.encode()) for n, event in enumerate(events)]
     sessions = axis.app.state.sessions
     before = await _size(axis)
@@ -71,7 +75,9 @@ async def test_replayed_events_add_nothing(axis: Axis) -> None:
 
 
 async def _size(axis: Axis) -> int:
-    response = await axis.request("GET", "/v1/audit/entries?type=test.step&limit=1000", "auditor")
+    response = await axis.request(
+        "GET", "/v1/audit/entries?type=registry.refused&limit=1000", "auditor"
+    )
     return len(json.loads(response.text)["entries"])
 
 

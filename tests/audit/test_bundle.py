@@ -25,6 +25,7 @@ from axis.bus import Record
 from axis.events import Event
 from axis.storage.database import create_session_factory
 from axis.storage.models import AuditCheckpoint, AuditEntry
+from schemas.events import RegistryRefused
 from signing.checkpoints import Checkpoint, sign_checkpoint
 from signing.devkeys import DevKeySet, load_or_create_dev_keys
 from signing.keys import CertifiedKey
@@ -62,6 +63,11 @@ class Log:
             await session.execute(statement)
 
 
+def _step(n: int) -> RegistryRefused:
+    """The data of the `n`th test event."""
+    return RegistryRefused(from_=None, action="test step", status=400, detail=str(n))
+
+
 @pytest.fixture
 async def log(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Log]:
     """50 events appended in batches of 5, a checkpoint signed every 10."""
@@ -69,10 +75,7 @@ async def log(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Log]:
     sessions = create_session_factory(engine)
     checkpointer = Checkpointer(Signer(keys.axis), ORIGIN, EVERY, interval_seconds=3600)
     for batch in range(SIZE // 5):
-        events = [
-            Event(type="test.step", actor="axis", document_id=None, data={"n": 5 * batch + n})
-            for n in range(5)
-        ]
+        events = [Event.of(_step(5 * batch + n), actor="axis", document_id=None) for n in range(5)]
         records = [
             Record("events", 0, 5 * batch + n, None, e.encode()) for n, e in enumerate(events)
         ]
@@ -110,7 +113,7 @@ async def test_an_intact_log_verifies_whole_and_in_ranges(log: Log) -> None:
 
 
 async def test_entries_not_yet_signed_are_counted_on_the_live_store_only(log: Log) -> None:
-    event = Event(type="test.step", actor="axis")
+    event = Event.of(_step(SIZE), actor="axis")
     await append_events(log.sessions, [Record("events", 0, SIZE, None, event.encode())])
     live = await log.verify_database()
     assert live.ok and live.unsigned == 1 and live.signed_size == SIZE
@@ -119,7 +122,7 @@ async def test_entries_not_yet_signed_are_counted_on_the_live_store_only(log: Lo
 
 
 def _entry_bytes(position: int, **changes: Any) -> bytes:
-    event = Event(type="test.step", actor="axis", data={"n": position}).model_dump(mode="json")
+    event = Event.of(_step(position), actor="axis").model_dump(mode="json")
     return audit_entry(position, event | changes)
 
 
@@ -134,7 +137,7 @@ async def _stored(log: Log, position: int) -> bytes:
 
 async def test_one_changed_byte_is_found_at_its_entry(log: Log) -> None:
     entry = await _stored(log, 23)
-    changed = entry.replace(b"test.step", b"test.stop")
+    changed = entry.replace(b"test step", b"test stop")
     await log.run(update(AuditEntry).where(AuditEntry.position == 23).values(entry=changed))
     assert _found(await log.verify_database()) == (
         23,
@@ -143,7 +146,7 @@ async def test_one_changed_byte_is_found_at_its_entry(log: Log) -> None:
 
 
 async def test_a_changed_entry_with_its_leaf_hash_rewritten_fails_its_checkpoint(log: Log) -> None:
-    changed = (await _stored(log, 23)).replace(b"test.step", b"test.stop")
+    changed = (await _stored(log, 23)).replace(b"test step", b"test stop")
     await log.run(
         update(AuditEntry)
         .where(AuditEntry.position == 23)

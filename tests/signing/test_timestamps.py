@@ -27,6 +27,7 @@ from axis.audit.writer import append_events
 from axis.bus import Record
 from axis.events import Event
 from axis.storage.database import create_session_factory
+from schemas.events import DeliveryReplayed
 from signing.checkpoints import Checkpoint, sign_checkpoint
 from signing.devkeys import load_or_create_dev_keys
 from signing.errors import ErrorCode, SignatureError
@@ -298,7 +299,7 @@ async def test_an_audit_bundle_of_stamped_checkpoints(
     sessions = create_session_factory(engine)
     checkpointer = Checkpointer(Signer(keys.axis), "edoc-axis/audit", 2, 3600.0, tsa_url=tsa.url)
     for n in range(4):
-        event = Event(type="test.step", actor="axis", data={"n": n})
+        event = Event.of(DeliveryReplayed(delivery_id=f"d{n}", after_attempts=n), actor="axis")
         await append_events(sessions, [Record("events", 0, n, None, event.encode())])
         if n % 2:
             async with sessions.begin() as session:
