@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import sqlite3
@@ -277,11 +276,15 @@ class EmbeddedBus(Bus):
     async def wait_for_publish(self, max_wait: float) -> None:
         """Return when this process publishes something, or after `max_wait` seconds.
 
-        `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancel that
-        lands as the publish does, and the worker it was meant to stop runs on."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max_wait):
-                await self._published.wait()
+        `asyncio.wait`, which never cancels its caller, rather than `wait_for` or
+        `asyncio.timeout`: on Python 3.11 both can swallow a cancel of the caller (`wait_for`
+        when it lands as the publish does; `timeout` when it was already pending on entry and
+        the deadline is already due), and the worker it was meant to stop runs on."""
+        waiter = asyncio.ensure_future(self._published.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=max_wait)
+        finally:
+            waiter.cancel()
 
     def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
         return EmbeddedConsumer(self, group, list(topics))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
@@ -16,6 +17,10 @@ from axis.hangs import within
 from axis.workers.consume import consume_forever
 from axis.workers.context import WorkerContext
 
+logger = logging.getLogger(__name__)
+
+CANCEL_AGAIN_SECONDS = 1.0
+"""How long a cancelled task may take to end before it is asked again."""
 DELIVERY_CONCURRENCY = 64
 """Deliveries in progress at once per worker process: slow endpoints wait side by side."""
 
@@ -45,7 +50,21 @@ async def background(work: Mapping[str, Coroutine[Any, Any, None]]) -> AsyncIter
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
         async with within(f"stopping {', '.join(work)}"):
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancelled(tasks)
+
+
+async def _cancelled(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until each has ended, asking again any that runs on: a cancel
+    can be swallowed on Python 3.11 (by `wait_for` or `timeout` racing it), and one lost
+    cancel must not hang a shutdown."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_SECONDS)
+        for task in pending:
+            logger.warning("task %s ran on after it was cancelled; cancelling it again", task)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("task %s ended with an error", task, exc_info=task.exception())
