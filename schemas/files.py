@@ -24,14 +24,18 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes, *, temporary_prefix: str | None = None) -> None:
+def write_atomically(
+    path: Path, data: bytes, *, temporary_prefix: str | None = None, mode: int = 0o600
+) -> None:
     """Write `data` to `path` (whose folder exists), replacing any earlier file.
 
-    The temporary file is created 0600 and named `temporary_prefix` + random (by default
-    `.<name>.`, hidden), so that watchers and sweepers can tell it apart."""
+    The temporary file has `mode` from its first byte (no window where a key is readable) and
+    is named `temporary_prefix` + random (by default `.<name>.`, hidden), so that watchers
+    and sweepers can tell it apart."""
     prefix = temporary_prefix if temporary_prefix is not None else f".{path.name}."
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

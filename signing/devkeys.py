@@ -8,13 +8,12 @@ Layout: `ca.key.pem`, `ca.cert.pem`, `axis.key.pem`, `axis.cert.pem` and
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.files import write_atomically
 from signing.devca import create_dev_ca, issue_agency_certificate, issue_axis_certificate
 from signing.keys import (
     CertifiedKey,
@@ -45,19 +44,8 @@ def _check_code(code: str) -> str:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write atomically with `mode` from the first byte (no window where a key is readable)."""
     path.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data, mode=mode)
 
 
 def _write_identity(directory: Path, stem: str, identity: CertifiedKey) -> None:
