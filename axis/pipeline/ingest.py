@@ -48,8 +48,8 @@ from schemas.edxml import (
     DocumentEnvelope,
     EnvelopeError,
     EnvelopeLimits,
+    Party,
     SignatureForm,
-    StatusCode,
     StatusMessage,
     envelope_from_tree,
     parse_envelope,
@@ -477,45 +477,66 @@ async def _answered_document(
 ) -> tuple[Document, list[str]]:
     """The document a status answers, and who the status goes to.
 
-    ResponseFor/DocumentId is the sender's DocumentId. A recipient's status (01..06, 15, 16)
-    names the document's sender in ResponseFor/OrganId and goes to that sender. A recall
-    request (13) comes from the document's sender only: real software names in
-    ResponseFor/OrganId the recipient asked to give it back, and it goes to that recipient;
-    naming the sender itself (the form `adapters/` writes) asks every recipient. Anything
-    else looks exactly like an unknown document, except a recipient asking to recall (403).
+    ResponseFor/DocumentId is the sender's DocumentId. Who may send each code is the one
+    table `STATUS_SENDERS`; a party sending the other party's code is refused (403). A
+    recipient's status (01..06, 15, 16) names the document's sender in ResponseFor/OrganId
+    and goes to that sender. A recall request (13) comes from the document's sender: real
+    software names in ResponseFor/OrganId the recipient asked to give it back, and it goes
+    to that recipient; naming the sender itself (the form `adapters/` writes) asks every
+    recipient. Anything else looks exactly like an unknown document (404).
     """
     named = status.response_for.organ_id
-    recall = status.status_code is StatusCode.RECALL_REQUESTED
+    code = status.status_code
     query = (
         select(Document)
         .where(Document.edxml_document_id == status.response_for.document_id)
         .options(selectinload(Document.recipients))
     )
+    refused: Problem | None = None
     for document in await session.scalars(query):
         recipients = sorted(r.agency_code for r in document.recipients)
-        if document.sender_code == agency_code:
-            if recall and named == agency_code:
-                return document, recipients
-            if recall and named in recipients:
-                return document, [named]
-        elif agency_code in recipients and named == document.sender_code:
-            if recall:
-                raise Problem(
-                    403,
-                    "recall_not_allowed",
-                    "Only the sender may recall",
-                    f"{agency_code} received {status.response_for.document_id!r}; only its "
-                    f"sender {document.sender_code} may ask to recall it (13)",
-                    errors=[{"element": "StatusCode", "message": "13 is the sender's request"}],
-                )
+        parties = {Party.SENDER} if document.sender_code == agency_code else set()
+        if agency_code in recipients:
+            parties.add(Party.RECIPIENT)
+        if not parties:
+            continue
+        if code.sent_by not in parties:
+            refused = refused or _status_not_allowed(status, agency_code, parties.pop())
+        elif code.sent_by is Party.SENDER and named == agency_code:
+            return document, recipients
+        elif code.sent_by is Party.SENDER and named in recipients:
+            return document, [named]
+        elif code.sent_by is Party.RECIPIENT and named == document.sender_code:
             return document, [document.sender_code]
+    if refused is not None:
+        raise refused
     raise Problem(
         404,
         "document_not_found",
         "No such document",
         f"{agency_code} sent or received no document {status.response_for.document_id!r} "
-        f"that a status {status.status_code.value} naming {named} can answer",
+        f"that a status {code.value} naming {named} can answer",
         errors=[{"element": "ResponseFor/DocumentId", "message": "no such document"}],
+    )
+
+
+def _status_not_allowed(status: StatusMessage, agency_code: str, party: Party) -> Problem:
+    """403 for a status code that only the other party to the document may send."""
+    code = status.status_code
+    return Problem(
+        403,
+        "status_not_allowed",
+        "Status not allowed for this party",
+        f"{agency_code} is the {party.value} of {status.response_for.document_id!r}; status "
+        f"{code.value} ({code.meaning}) is sent only by the document's {code.sent_by.value}",
+        errors=[
+            {
+                "element": "StatusCode",
+                "value": code.value,
+                "role": party.value,
+                "message": f"only the {code.sent_by.value} may send {code.value}",
+            }
+        ],
     )
 
 

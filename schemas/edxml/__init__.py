@@ -9,6 +9,7 @@ from schemas.edxml.limits import EnvelopeLimits
 from schemas.edxml.models import (
     BusinessDocType,
     DocumentEnvelope,
+    Party,
     SignatureForm,
     StatusCode,
     StatusMessage,
@@ -22,6 +23,7 @@ __all__ = [
     "EnvelopeError",
     "EnvelopeLimits",
     "ErrorCode",
+    "Party",
     "SignatureForm",
     "StatusCode",
     "StatusMessage",

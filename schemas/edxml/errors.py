@@ -28,6 +28,7 @@ ErrorCode = Literal[
     "bad_base64",
     "bad_number",
     "empty_text",
+    "hidden_markup",
 ]
 ERROR_CODES: frozenset[str] = frozenset(get_args(ErrorCode))
 """Every code an EnvelopeError (or, for a warning rule, an EnvelopeWarning) can carry."""

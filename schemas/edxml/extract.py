@@ -93,7 +93,9 @@ class _Children:
 
 
 def _raw_text(element: Any) -> str:
-    """All character data directly inside the element (comments and PIs left out)."""
+    """All character data directly inside a value element; one with a comment or processing
+    instruction inside is refused (every value the axis reads comes through here)."""
+    rules.no_hidden_markup(element)
     parts = [element.text or ""]
     parts.extend(child.tail or "" for child in element)
     return "".join(parts)

@@ -41,6 +41,18 @@ class StatusCode(StrEnum):
         """What the code says, in English."""
         return _STATUS_MEANINGS[self]
 
+    @property
+    def sent_by(self) -> Party:
+        """Which party to the document may send this code (`STATUS_SENDERS`)."""
+        return STATUS_SENDERS[self]
+
+
+class Party(StrEnum):
+    """A party to a document: the agency that sent it, or one it was sent to."""
+
+    SENDER = "sender"
+    RECIPIENT = "recipient"
+
 
 _STATUS_MEANINGS: dict[StatusCode, str] = {
     StatusCode.ARRIVED: "arrived (đã đến)",
@@ -53,6 +65,21 @@ _STATUS_MEANINGS: dict[StatusCode, str] = {
     StatusCode.RECALL_AGREED: "recall or update agreed (đồng ý lấy lại / cập nhật)",
     StatusCode.RECALL_REFUSED: "recall or update refused (từ chối lấy lại / cập nhật)",
 }
+
+STATUS_SENDERS: dict[StatusCode, Party] = {
+    StatusCode.ARRIVED: Party.RECIPIENT,
+    StatusCode.REFUSED: Party.RECIPIENT,
+    StatusCode.ACCEPTED: Party.RECIPIENT,
+    StatusCode.ASSIGNED: Party.RECIPIENT,
+    StatusCode.PROCESSING: Party.RECIPIENT,
+    StatusCode.COMPLETED: Party.RECIPIENT,
+    StatusCode.RECALL_REQUESTED: Party.SENDER,
+    StatusCode.RECALL_AGREED: Party.RECIPIENT,
+    StatusCode.RECALL_REFUSED: Party.RECIPIENT,
+}
+"""Who may send each status code, the one table the axis checks every status against: a
+recipient reports what became of the document and answers a recall; only the sender asks
+to recall (QĐ 28/2018/QĐ-TTg)."""
 
 
 class BusinessDocType(IntEnum):

@@ -113,6 +113,14 @@ ATTACHMENTS_MATCH = Rule(
     f"{QCVN} edXMLManifest/Reference and AttachmentEncoded/Attachment: what is signed and "
     "delivered must be what the manifest lists",
 )
+HIDDEN_MARKUP = Rule(
+    "hidden_markup",
+    "refuse",
+    f"{QCVN} every value the axis reads (From/To OrganId, DocumentId, StatusCode, "
+    "ResponseFor, ...): a comment or processing instruction inside one splits it, so the axis "
+    "(all its text) and a recipient reading `.text` (the text before it) would read different "
+    "values, and canonicalisation drops comments from what is signed (issue 12)",
+)
 
 RULES: tuple[Rule, ...] = (
     ROUTED_ORGAN_CODE,
@@ -127,6 +135,7 @@ RULES: tuple[Rule, ...] = (
     DISTINCT_RECIPIENTS,
     ATTACHMENT_COUNT,
     ATTACHMENTS_MATCH,
+    HIDDEN_MARKUP,
 )
 """Every rule, in one table (the README and the tests read it)."""
 
@@ -262,6 +271,18 @@ def free_text(value: str | None, element: Any, reading: Reading) -> str | None:
     if value is None:
         reading.report(FREE_TEXT, element, f"the {local_name(element)} is empty")
     return value
+
+
+def no_hidden_markup(element: Any) -> None:
+    """hidden_markup when a comment or processing instruction stands inside a value."""
+    for child in element:
+        if not isinstance(child.tag, str):
+            raise EnvelopeError(
+                HIDDEN_MARKUP.code,
+                f"a comment or processing instruction inside the value of {local_name(element)}",
+                line=child.sourceline or element.sourceline,
+                element=local_name(element),
+            )
 
 
 def status_code(value: str | None, element: Any) -> StatusCode:

@@ -219,7 +219,7 @@ async def test_statuses_answer_received_documents(axis: Axis) -> None:
     recall = sign_envelope(status(SENDER, SENDER, DOCUMENT_ID, "13"), axis.key(SENDER))
     assert (await axis.send(SENDER, recall, "/v1/statuses")).status_code == 202
     own_03 = sign_envelope(status(SENDER, SENDER, DOCUMENT_ID, "03"), axis.key(SENDER))
-    assert (await axis.send(SENDER, own_03, "/v1/statuses")).status_code == 404
+    assert (await axis.send(SENDER, own_03, "/v1/statuses")).status_code == 403
 
     view = (await axis.request("GET", f"/v1/documents/{document_id}", SENDER)).json()
     assert [(s["sender"], s["status_code"], s["signed"]) for s in view["statuses"]] == [

@@ -445,6 +445,7 @@ class Case:
     accepts, verify_envelope raises SignatureError `code`) or `accept` (both accept: the
     controls). `element`/`line`: where a parse-stage error must point. `verify_code`: what
     verify_envelope says when handed a parse-stage file directly (defence in depth).
+    `verify_code` "accept": the signature is genuine and only the reading refuses the file.
     `registered`: the sender's registered certificates for verification. `allow_sha1`: the
     result with the legacy flag set ("accept" or a code). `accept_at`: a receipt time at which
     the file verifies (certificate-window cases: only the time is wrong). `signer`: whose key
@@ -559,7 +560,8 @@ class Builder:
             )
         )
         # Comments inside signed text: c14n drops them, so the signature verifies; a reader of
-        # lxml's `.text` would see only the part before the comment.
+        # lxml's `.text` would see only the part before the comment, so the axis refuses them
+        # (hidden_markup) rather than read a value its recipients may read otherwise.
         data = self.signed_ec
         document_id = "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"
         data = replace_once(
@@ -582,10 +584,14 @@ class Builder:
             Case(
                 "comment_injection_in_signed_text",
                 "comments inserted after signing inside DocumentId, a To/OrganId and Subject: "
-                "must verify (c14n drops comments) and read as the full signed text",
-                "accept",
-                None,
+                "they verify (c14n drops comments) and the signed text reads whole, but a "
+                "`.text` reader would not: refused at the first one read",
+                "parse",
+                "hidden_markup",
                 data,
+                element="OrganId",
+                line=line_of(data, b"<!---->"),
+                verify_code="accept",
                 signer="agency-ec",
                 naive_accepts=True,
                 signed_fields=(
