@@ -38,6 +38,7 @@ from axis.events import Event, Origin, publish_events
 from axis.registry import (
     CertificateRecord,
     RegistryError,
+    RegistryRules,
     add_certificate,
     agency_counts,
     agency_events,
@@ -213,12 +214,18 @@ def tokens_revoke(token_id: str) -> None:
     typer.echo(f"revoked {token_id}")
 
 
+def _registry_rules() -> RegistryRules:
+    """The registry's checks as the configured axis applies them."""
+    settings = Settings()
+    return RegistryRules.of(settings, configured_identity(settings))
+
+
 @agencies.command("import")
 def agencies_import(path: Path) -> None:
     """Create or update the agencies in a JSON or CSV file, all or none."""
 
     async def save(session: AsyncSession, origin: Origin) -> tuple[dict[str, int], list[Event]]:
-        changes = await save_agencies(session, records)
+        changes = await save_agencies(session, records, _registry_rules())
         return agency_counts(changes), agency_events(changes, origin)
 
     try:
@@ -234,7 +241,7 @@ def agencies_certificate(code: str, pem_file: Path) -> None:
     """Register a signing certificate (PEM file) for agency CODE."""
 
     async def register(session: AsyncSession, origin: Origin) -> tuple[str, list[Event]]:
-        certificate = await add_certificate(session, code, record)
+        certificate = await add_certificate(session, code, record, _registry_rules())
         return certificate.fingerprint_sha256, [certificate_event(certificate, origin)]
 
     try:

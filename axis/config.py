@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from axis.delivery.adapters.push_targets import PushTargets
 from schemas.edxml.limits import EnvelopeLimits
 
 
@@ -137,6 +138,15 @@ class Settings(BaseSettings):
         default="Asia/Ho_Chi_Minh",
         description="Time zone of VDXP clients' timestamps (the SDK sends local time, no zone).",
     )
+    push_allow_insecure_hosts: list[str] = Field(
+        default=[],
+        description="Push hosts (names, addresses or networks) allowed plain http and "
+        "loopback, link-local or metadata addresses; e.g. 127.0.0.1 for tests.",
+    )
+    file_drop_root: Path | None = Field(
+        default=None,
+        description="Directory every file-drop folder must lie under; default data_dir/file-drop.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -169,6 +179,14 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_blob_dir(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
+
+    @cached_property
+    def push_targets(self) -> PushTargets:
+        return PushTargets.allowing(self.push_allow_insecure_hosts)
+
+    @cached_property
+    def resolved_file_drop_root(self) -> Path:
+        return (self.file_drop_root or self.data_dir / "file-drop").resolve()
 
     @cached_property
     def envelope_limits(self) -> EnvelopeLimits:

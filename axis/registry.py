@@ -18,12 +18,17 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axis.config import Settings
 from axis.delivery.adapters import DeliverySetting
+from axis.delivery.adapters.file_drop import FileDropDelivery, outside_root
 from axis.delivery.adapters.pull import PullDelivery
+from axis.delivery.adapters.push import PushDelivery
+from axis.delivery.adapters.push_targets import PushTargets, TargetRefused
 from axis.events import Event, Origin
 from axis.storage.models import (
     Agency,
@@ -36,6 +41,7 @@ from axis.storage.models import (
 from schemas.events import AgencyChanged, AgencyCreated, CertificateRegistered, FieldChange
 from signing.certificates import RegisteredCertificate, check_public_key
 from signing.errors import SignatureError
+from signing.identity import AxisIdentity
 from signing.keys import certificate_pem
 
 
@@ -47,8 +53,39 @@ class AgencyNotFound(RegistryError):
     """No agency is registered with the code asked for."""
 
 
-class AgencyRecord(BaseModel):
-    """An agency as an operator registers or imports it."""
+@dataclass(frozen=True)
+class RegistryRules:
+    """What a registration may point at: push targets and the file-drop root as the
+    operator configured them, and the axis's own certificates (never an agency's)."""
+
+    push_targets: PushTargets
+    file_drop_root: Path
+    axis_certificates: tuple[x509.Certificate, ...]
+
+    @classmethod
+    def of(cls, settings: Settings, identity: AxisIdentity) -> RegistryRules:
+        return cls(
+            settings.push_targets, settings.resolved_file_drop_root, identity.signer.certificates
+        )
+
+
+class _Registration(BaseModel):
+    """What a registration says about an agency besides how it is delivered to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.]+$")
+    name: str = Field(min_length=1, max_length=512)
+    parent_code: str | None = None
+    level: AgencyLevel
+    status: AgencyStatus = AgencyStatus.ACTIVE
+    allow_sha1: bool = False
+    unsigned_statuses: bool = False
+
+
+class AgencyRecord(_Registration):
+    """An agency as an operator registers or imports it. A push `secret` left out of a
+    change keeps the one stored (secrets are write-only)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -59,20 +96,25 @@ class AgencyRecord(BaseModel):
                     "name": "UBND Quận Hoàn Kiếm",
                     "parent_code": "000.00.00.H26",
                     "level": "district",
-                    "delivery": {"kind": "push", "url": "https://dms.hoankiem.example/edoc"},
+                    "delivery": {
+                        "kind": "push",
+                        "url": "https://dms.hoankiem.example/edoc",
+                        "secret": "a shared secret of 16 or more characters",
+                    },
                 }
             ]
         },
     )
 
-    code: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.]+$")
-    name: str = Field(min_length=1, max_length=512)
-    parent_code: str | None = None
-    level: AgencyLevel
-    status: AgencyStatus = AgencyStatus.ACTIVE
     delivery: DeliverySetting = PullDelivery()
-    allow_sha1: bool = False
-    unsigned_statuses: bool = False
+
+
+class AgencyView(_Registration):
+    """An agency's registration as an operator reads it: secrets are write-only, so its
+    delivery comes without one and `push_secret_set` says whether one is stored."""
+
+    delivery: dict[str, Any]
+    push_secret_set: bool
 
 
 class CertificateRecord(BaseModel):
@@ -126,13 +168,33 @@ def read_agency_file(path: Path) -> list[AgencyRecord]:
 
 
 def _apply(agency: Agency, record: AgencyRecord) -> None:
+    delivery = record.delivery.model_dump(mode="json")
+    if isinstance(record.delivery, PushDelivery) and record.delivery.secret is None:
+        stored = agency.delivery.get("secret") if agency.delivery else None
+        if stored is None:
+            raise RegistryError(f"{record.code}: a push delivery needs a secret")
+        delivery["secret"] = stored
     agency.name = record.name
     agency.parent_code = record.parent_code
     agency.level = record.level
     agency.status = record.status
-    agency.delivery = record.delivery.model_dump(mode="json")
+    agency.delivery = delivery
     agency.allow_sha1 = record.allow_sha1
     agency.unsigned_statuses = record.unsigned_statuses
+
+
+def _check_delivery(record: AgencyRecord, rules: RegistryRules) -> None:
+    """A push URL the operator's settings allow, a drop folder under the file-drop root."""
+    delivery = record.delivery
+    if isinstance(delivery, PushDelivery):
+        try:
+            rules.push_targets.check_url(str(delivery.url))
+        except TargetRefused as exc:
+            raise RegistryError(f"{record.code}: {exc}") from exc
+    if isinstance(delivery, FileDropDelivery):
+        refused = outside_root(delivery.directory, rules.file_drop_root)
+        if refused is not None:
+            raise RegistryError(f"{record.code}: {refused}")
 
 
 REDACTED = "<redacted>"
@@ -208,13 +270,15 @@ def _audit_value(field: str, value: Any) -> Any:
 
 
 async def save_agencies(
-    session: AsyncSession, records: Sequence[AgencyRecord]
+    session: AsyncSession, records: Sequence[AgencyRecord], rules: RegistryRules
 ) -> list[AgencyChange]:
     """Create or update `records` in one transaction; parents may come after their children
     in the input. Returns what changed for each, parents first."""
     codes = [record.code for record in records]
     if len(set(codes)) != len(codes):
         raise RegistryError("the same organisation code appears twice")
+    for record in records:
+        _check_delivery(record, rules)
     known = {
         agency.code: agency
         for agency in await session.scalars(select(Agency).where(Agency.code.in_(codes)))
@@ -261,25 +325,27 @@ async def get_agency(session: AsyncSession, code: str) -> Agency:
     return agency
 
 
-def agency_record(agency: Agency) -> AgencyRecord:
-    """The operator's view of a stored agency."""
-    values: dict[str, Any] = {
-        "code": agency.code,
-        "name": agency.name,
-        "parent_code": agency.parent_code,
-        "level": agency.level,
-        "status": agency.status,
-        "delivery": agency.delivery,
-        "allow_sha1": agency.allow_sha1,
-        "unsigned_statuses": agency.unsigned_statuses,
-    }
-    return AgencyRecord.model_validate(values)
+def agency_view(agency: Agency) -> AgencyView:
+    """The operator's view of a stored agency, without its secrets."""
+    return AgencyView(
+        code=agency.code,
+        name=agency.name,
+        parent_code=agency.parent_code,
+        level=agency.level,
+        status=agency.status,
+        delivery={key: value for key, value in agency.delivery.items() if key != "secret"},
+        push_secret_set=bool(agency.delivery.get("secret")),
+        allow_sha1=agency.allow_sha1,
+        unsigned_statuses=agency.unsigned_statuses,
+    )
 
 
 async def add_certificate(
-    session: AsyncSession, code: str, record: CertificateRecord
+    session: AsyncSession, code: str, record: CertificateRecord, rules: RegistryRules
 ) -> AgencyCertificate:
-    """Register a signing certificate for agency `code` (several may overlap: rotation)."""
+    """Register a signing certificate for agency `code` (several may overlap: rotation).
+    One carrying the key of the axis's own certificate or its chain is refused: documents
+    signed with it would pass as the agency's."""
     await get_agency(session, code)
     try:
         registered = RegisteredCertificate.from_pem(
@@ -287,6 +353,11 @@ async def add_certificate(
         )
     except (ValueError, SignatureError) as exc:
         raise RegistryError(f"not a PEM certificate: {exc}") from exc
+    if _public_key(registered.certificate) in map(_public_key, rules.axis_certificates):
+        raise RegistryError(
+            "this certificate is the axis's own (its key signs the axis's evidence or "
+            "certifies it): it cannot be an agency's"
+        )
     if not registered.digital_signature:
         raise RegistryError("the certificate does not allow digitalSignature")
     try:
@@ -306,6 +377,10 @@ async def add_certificate(
     session.add(certificate)
     await session.flush()
     return certificate
+
+
+def _public_key(certificate: x509.Certificate) -> bytes:
+    return certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
 def certificate_event(certificate: AgencyCertificate, origin: Origin) -> Event:

@@ -713,10 +713,13 @@ async def scenario(bench: Bench, recipients: int) -> Outcome:
         "AXIS_LOG_LEVEL": "warning",
         "AXIS_AGENCY_RATE_PER_SECOND": "1000000",
         "AXIS_AGENCY_RATE_BURST": "1000000",
+        "AXIS_PUSH_ALLOW_INSECURE_HOSTS": '["127.0.0.1"]',  # the receivers, plain http
     }
     if args.database_url:
         env["AXIS_DATABASE_URL"] = args.database_url
-    settings = Settings(data_dir=data_dir, database_url=args.database_url)
+    settings = Settings(
+        data_dir=data_dir, database_url=args.database_url, push_allow_insecure_hosts=["127.0.0.1"]
+    )
     token = await prepare(settings, bench.receivers_url, max(args.recipients), bench.secret)
     codes = [recipient_code(n) for n in range(1, recipients + 1)]
     tag = f"bench-{bench.tag}-{recipients}"

@@ -35,11 +35,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bus_publish import load_launcher  # noqa: E402
 from envelopes import document  # noqa: E402
 
+from axis.app import configured_identity  # noqa: E402
 from axis.config import Settings  # noqa: E402
 from axis.credentials import create_token  # noqa: E402
 from axis.registry import (  # noqa: E402
     AgencyRecord,
     CertificateRecord,
+    RegistryRules,
     add_certificate,
     save_agencies,
 )
@@ -80,10 +82,11 @@ async def register_agencies(
     engine = create_engine(settings.resolved_database_url)
     try:
         async with create_session_factory(engine).begin() as session:
-            await save_agencies(session, records)
+            rules = RegistryRules.of(settings, configured_identity(settings))
+            await save_agencies(session, records, rules)
             for code in certified:
                 pem = certificate_pem(keys.agencies[code].certificate).decode()
-                await add_certificate(session, code, CertificateRecord(pem=pem))
+                await add_certificate(session, code, CertificateRecord(pem=pem), rules)
             _, token = await create_token(session, Role.AGENCY, sender, label)
     finally:
         await engine.dispose()

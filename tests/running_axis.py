@@ -15,7 +15,13 @@ from fastapi import FastAPI
 from axis.app import create_app
 from axis.config import Settings
 from axis.credentials import create_token
-from axis.registry import AgencyRecord, CertificateRecord, add_certificate, save_agencies
+from axis.registry import (
+    AgencyRecord,
+    CertificateRecord,
+    RegistryRules,
+    add_certificate,
+    save_agencies,
+)
 from axis.storage.models import AgencyLevel, Role
 from signing.devkeys import DevKeySet, load_or_create_dev_keys
 from signing.keys import CertifiedKey, certificate_pem
@@ -63,11 +69,14 @@ class Axis:
 
 
 def axis_settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
-    """Settings for the bus engine named by the test's `bus_engine` parameter."""
+    """Settings for the bus engine named by the test's `bus_engine` parameter. Pushes may go
+    to 127.0.0.1 over plain http (test endpoints), drop folders anywhere under `tmp_path`."""
     engine = request.param if hasattr(request, "param") else "embedded"
     if engine == "kafka":
         return Settings(
             data_dir=tmp_path,
+            push_allow_insecure_hosts=["127.0.0.1"],
+            file_drop_root=tmp_path,
             database_url=database_url,
             bus="kafka",
             kafka_bootstrap=request.getfixturevalue("kafka_bootstrap"),
@@ -78,11 +87,18 @@ def axis_settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: 
         )
     return Settings(
         data_dir=tmp_path,
+        push_allow_insecure_hosts=["127.0.0.1"],
+        file_drop_root=tmp_path,
         database_url=database_url,
         bus_partitions=2,
         retry_delays_seconds=RETRY_DELAYS,
         checkpoint_every_entries=5,
     )
+
+
+def registry_rules(app: FastAPI) -> RegistryRules:
+    """The registry's checks as the running `app` applies them."""
+    return RegistryRules.of(app.state.settings, app.state.ingest.identity)
 
 
 async def start_axis(settings: Settings) -> AsyncIterator[Axis]:
@@ -95,16 +111,18 @@ async def start_axis(settings: Settings) -> AsyncIterator[Axis]:
     ):
         axis = Axis(app, c, keys)
         async with app.state.sessions.begin() as session:
+            rules = registry_rules(app)
             await save_agencies(
                 session,
                 [
                     AgencyRecord(code=code, name=f"Agency {code}", level=AgencyLevel.PROVINCE)
                     for code in (SENDER, RECIPIENT, OTHER)
                 ],
+                rules,
             )
             for code in (SENDER, RECIPIENT, OTHER):
                 pem = certificate_pem(keys.agencies[code].certificate).decode()
-                await add_certificate(session, code, CertificateRecord(pem=pem))
+                await add_certificate(session, code, CertificateRecord(pem=pem), rules)
                 _, axis.tokens[code] = await create_token(session, Role.AGENCY, code)
             _, axis.tokens["operator"] = await create_token(session, Role.OPERATOR)
             _, axis.tokens["auditor"] = await create_token(session, Role.AUDITOR)

@@ -20,15 +20,17 @@ from axis.problem import Problem
 from axis.registry import (
     AgencyNotFound,
     AgencyRecord,
+    AgencyView,
     CertificateRecord,
     DirectoryEntry,
     RegistryError,
+    RegistryRules,
     VdxpCredentials,
     VdxpEnable,
     add_certificate,
     agency_counts,
     agency_events,
-    agency_record,
+    agency_view,
     certificate_event,
     directory,
     disable_vdxp,
@@ -50,6 +52,11 @@ def _registry_problem(exc: RegistryError) -> Problem:
     if isinstance(exc, AgencyNotFound):
         return Problem(404, "agency_not_found", "No such agency", str(exc))
     return Problem(422, "registry_error", "Registry change refused", str(exc))
+
+
+def _rules(request: Request) -> RegistryRules:
+    """The registry's checks as this axis is configured (settings, its own certificates)."""
+    return RegistryRules.of(request.app.state.settings, request.app.state.ingest.identity)
 
 
 def _origin(request: Request, principal: Principal) -> Origin:
@@ -90,7 +97,7 @@ async def import_agencies(
     """Create or update agencies in one transaction (a whole country at once if need be)."""
     try:
         async with request.app.state.sessions.begin() as session:
-            changes = await save_agencies(session, records)
+            changes = await save_agencies(session, records, _rules(request))
             origin = _origin(request, principal)
             await publish_events(request.app.state.bus, agency_events(changes, origin))
             return agency_counts(changes)
@@ -99,11 +106,11 @@ async def import_agencies(
 
 
 @router.get("/v1/admin/agencies/{code}")
-async def read_agency(request: Request, code: str, principal: Operator) -> AgencyRecord:
-    """Everything the registry holds about one agency."""
+async def read_agency(request: Request, code: str, principal: Operator) -> AgencyView:
+    """Everything the registry holds about one agency but its secrets (write-only)."""
     async with request.app.state.sessions() as session:
         try:
-            return agency_record(await get_agency(session, code))
+            return agency_view(await get_agency(session, code))
         except RegistryError as exc:
             raise _registry_problem(exc) from exc
 
@@ -111,8 +118,9 @@ async def read_agency(request: Request, code: str, principal: Operator) -> Agenc
 @router.put("/v1/admin/agencies/{code}")
 async def replace_agency(
     request: Request, code: str, record: AgencyRecord, principal: Operator
-) -> AgencyRecord:
-    """Replace one agency's registration (name, parent, status, delivery, flags)."""
+) -> AgencyView:
+    """Replace one agency's registration (name, parent, status, delivery, flags); a push
+    secret left out keeps the stored one. Answers what is now registered, secrets left out."""
     if record.code != code:
         raise Problem(
             422, "code_mismatch", "Code mismatch", f"the body is for {record.code}, not {code}"
@@ -120,12 +128,12 @@ async def replace_agency(
     try:
         async with request.app.state.sessions.begin() as session:
             await get_agency(session, code)
-            changes = await save_agencies(session, [record])
+            changes = await save_agencies(session, [record], _rules(request))
             origin = _origin(request, principal)
             await publish_events(request.app.state.bus, agency_events(changes, origin))
+            return agency_view(await get_agency(session, code))
     except RegistryError as exc:
         raise await _refused(request, principal, "replace", code, exc) from exc
-    return record
 
 
 @router.post("/v1/admin/agencies/{code}/certificates", status_code=201)
@@ -135,7 +143,7 @@ async def register_certificate(
     """Register a signing certificate for an agency; documents verify against these only."""
     try:
         async with request.app.state.sessions.begin() as session:
-            certificate = await add_certificate(session, code, record)
+            certificate = await add_certificate(session, code, record, _rules(request))
             event = certificate_event(certificate, _origin(request, principal))
             await publish_events(request.app.state.bus, [event])
             return {"fingerprint_sha256": certificate.fingerprint_sha256}

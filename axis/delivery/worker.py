@@ -104,7 +104,9 @@ async def _attempt(
         blobs=context.blobs,
     )
     try:
-        return await adapter_for(config, Resources(context.http)).deliver(config, payload)
+        settings = context.settings
+        resources = Resources(context.http, settings.push_targets, settings.resolved_file_drop_root)
+        return await adapter_for(config, resources).deliver(config, payload)
     except Exception as exc:
         logger.exception("the %s adapter failed on delivery %s", config.kind, delivery.id)
         return Retry(None, f"{type(exc).__name__}: {exc}")

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from running_axis import registry_rules
 from sqlalchemy import delete
 
 from axis.app import create_app
@@ -53,6 +54,7 @@ async def axis(tmp_path: Path) -> AsyncIterator[tuple[Any, httpx.AsyncClient, st
             await save_agencies(
                 session,
                 [AgencyRecord(code=code, name=code, level=AgencyLevel.CENTRAL) for code in codes],
+                registry_rules(app),
             )
             _, token = await create_token(session, Role.AGENCY, SENDER)
         yield app, c, token

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from envelopes import NS, SAMPLES, document
 from lxml import etree
-from running_axis import Axis
+from running_axis import Axis, registry_rules
 from test_delivery import eventually, inbox
 
 from axis.credentials import create_token
@@ -78,11 +78,14 @@ async def register(axis: Axis, codes: list[str]) -> None:
         await save_agencies(
             session,
             [AgencyRecord(code=code, name=code, level=AgencyLevel.PROVINCE) for code in new],
+            registry_rules(axis.app),
         )
         for code in new:
             axis.keys.agencies[code] = keys.agencies[code]
             pem = certificate_pem(keys.agencies[code].certificate).decode()
-            await add_certificate(session, code, CertificateRecord(pem=pem))
+            await add_certificate(
+                session, code, CertificateRecord(pem=pem), registry_rules(axis.app)
+            )
             _, axis.tokens[code] = await create_token(session, Role.AGENCY, code)
 
 

@@ -33,11 +33,18 @@ from sqlalchemy.engine import make_url
 from starlette.types import Receive, Scope, Send
 
 from adapters.client import AgencyClient, AxisError, AxisUnreachable, SendResult
+from axis.app import configured_identity
 from axis.bus.factory import create_bus
 from axis.bus.topics import EVENTS
 from axis.config import Settings
 from axis.credentials import create_token
-from axis.registry import AgencyRecord, CertificateRecord, add_certificate, save_agencies
+from axis.registry import (
+    AgencyRecord,
+    CertificateRecord,
+    RegistryRules,
+    add_certificate,
+    save_agencies,
+)
 from axis.storage.database import create_engine, create_session_factory, migrate
 from axis.storage.models import AgencyLevel, Delivery, Document, Role
 from schemas.push_format import DELIVERY_ID_HEADER
@@ -167,6 +174,7 @@ class Deployment:
             "AXIS_AGENCY_RATE_PER_SECOND": "100000",
             "AXIS_AGENCY_RATE_BURST": "100000",
             "AXIS_LOG_LEVEL": "warning",
+            "AXIS_PUSH_ALLOW_INSECURE_HOSTS": '["127.0.0.1"]',  # the test's push endpoints
         }
         if self.kafka_bootstrap is not None:
             env["AXIS_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
@@ -180,6 +188,7 @@ class Deployment:
             bus=self.engine,
             kafka_bootstrap=self.kafka_bootstrap or "127.0.0.1:9092",
             topic_namespace=self.namespace,
+            push_allow_insecure_hosts=["127.0.0.1"],
         )
 
     # Registration, before any process starts (what an operator does with `axis agencies`
@@ -198,10 +207,12 @@ class Deployment:
         try:
             async with create_session_factory(engine).begin() as session:
                 sender = AgencyRecord(code=SENDER, name="Sender", level=AgencyLevel.CENTRAL)
-                await save_agencies(session, [sender, *agencies])
+                settings = self.settings()
+                rules = RegistryRules.of(settings, configured_identity(settings))
+                await save_agencies(session, [sender, *agencies], rules)
                 for code in codes:
                     pem = certificate_pem(self.keys.agencies[code].certificate).decode()
-                    await add_certificate(session, code, CertificateRecord(pem=pem))
+                    await add_certificate(session, code, CertificateRecord(pem=pem), rules)
                 _, self.tokens[SENDER] = await create_token(session, Role.AGENCY, SENDER)
                 _, self.tokens["operator"] = await create_token(session, Role.OPERATOR)
         finally:

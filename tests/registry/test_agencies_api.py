@@ -96,13 +96,13 @@ async def test_operator_imports_a_country_and_everyone_reads_the_directory(
     assert again.json() == {"created": 0, "updated": 3}
 
     hanoi = await axis.request("GET", "/v1/admin/agencies/000.00.00.H26", "operator")
-    assert hanoi.json()["delivery"] == {
+    assert hanoi.json()["delivery"] == {  # the secret is write-only
         "kind": "push",
         "url": "https://dms.hanoi.example/edoc",
-        "secret": "shared-with-hanoi-0123",
         "timeout_seconds": 30.0,
         "retry": {"max_attempts": 12, "max_age_seconds": 86400},
     }
+    assert hanoi.json()["push_secret_set"] is True
 
 
 async def test_operator_suspends_an_agency(axis: Axis) -> None:

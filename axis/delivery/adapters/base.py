@@ -14,11 +14,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from axis.delivery.adapters.push_targets import PushTargets
 from axis.storage.blobs import BlobStore
 
 
@@ -104,6 +106,10 @@ class Resources:
 
     http: httpx.AsyncClient
     """One pooled HTTP client for the whole worker process."""
+    push_targets: PushTargets
+    """Which push hosts and addresses the operator allowed beyond https to ordinary ones."""
+    file_drop_root: Path
+    """The directory every file-drop folder must lie under (resolved)."""
 
 
 ConfigT = TypeVar("ConfigT", bound=DeliveryConfig)
