@@ -73,7 +73,7 @@ async def test_authorization_matrix(axis: Axis) -> None:
         ("POST", "/v1/documents", own_document,
          {SENDER: 202, RECIPIENT: 202, OTHER: 202, "operator": 403, "auditor": 403, None: 401}),
         ("POST", "/v1/statuses", status_about_it,
-         {SENDER: 404, RECIPIENT: 202, OTHER: 404, "operator": 403, "auditor": 403, None: 401}),
+         {SENDER: 403, RECIPIENT: 202, OTHER: 404, "operator": 403, "auditor": 403, None: 401}),
         ("GET", f"/v1/documents/{document_id}", None, readers),
         ("GET", f"/v1/documents/{document_id}/receipt", None, readers),
         ("GET", "/v1/documents", None, {**{p: 200 for p in PRINCIPALS}, None: 401}),
