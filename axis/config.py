@@ -137,6 +137,16 @@ class Settings(BaseSettings):
         default="Asia/Ho_Chi_Minh",
         description="Time zone of VDXP clients' timestamps (the SDK sends local time, no zone).",
     )
+    bus_retention_hours: float = Field(
+        default=7 * 24.0,
+        gt=0,
+        description="Bus records are kept this long (embedded: and until every group committed).",
+    )
+    disk_reserve_bytes: int = Field(
+        default=1024**3,
+        ge=0,
+        description="Ingest refuses (503) while the data disk has less than this free.",
+    )
 
     @classmethod
     def settings_customise_sources(
