@@ -168,7 +168,7 @@ def _rate_limit(request: Request, principal: Principal) -> None:
         )
 
 
-def _enough_disk_space(request: Request, _: Agency) -> None:
+async def _enough_disk_space(request: Request, _: Agency) -> None:
     """After authentication, before a byte of the body is read: 503 while the disk is short."""
     request.app.state.disk_space.check()
 

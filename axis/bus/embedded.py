@@ -403,12 +403,14 @@ def _committed_by_every_group(conn: sqlite3.Connection) -> list[tuple[str, int, 
 def _delete_batch(
     topic: str, partition: int, below: int, older_than_ms: int, conn: sqlite3.Connection
 ) -> int:
+    """Delete the old ones among the partition's oldest `PRUNE_BATCH` records below `below`:
+    looking no further keeps each round cheap when the oldest records are still young."""
     return conn.execute(
         """DELETE FROM records WHERE rowid IN (
-               SELECT rowid FROM records
-               WHERE topic = ? AND partition = ? AND "offset" < ? AND timestamp_ms < ?
-               ORDER BY "offset" LIMIT ?)""",
-        (topic, partition, below, older_than_ms, PRUNE_BATCH),
+               SELECT rowid FROM records WHERE topic = ? AND partition = ? AND "offset" < ?
+               ORDER BY "offset" LIMIT ?)
+           AND timestamp_ms < ?""",
+        (topic, partition, below, PRUNE_BATCH, older_than_ms),
     ).rowcount
 
 
