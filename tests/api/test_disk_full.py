@@ -4,7 +4,8 @@ lost, nothing half-written is served, no 5xx but 503, and the axis accepts again
 once space returns; the embedded bus prunes what was delivered meanwhile.
 
 Two ways to meet the full disk: the reserve (the space check refuses first), and no reserve
-at all (writes fail with ENOSPC / SQLITE_FULL, which must end the same way)."""
+at all (writes fail with ENOSPC / SQLITE_FULL, which must end the same way). A disk short of
+the reserve refuses sending only, and only callers who are who they say."""
 
 from __future__ import annotations
 
@@ -171,3 +172,19 @@ async def test_a_full_disk_refuses_loses_nothing_and_recovers(tmp_path: Path, re
                 lambda: asyncio.to_thread(lambda: bus_records(bus_file, DOCUMENTS) == 0),
                 "the documents topic pruned",
             )
+
+
+async def test_a_short_disk_refuses_sending_only_and_after_authentication(
+    tmp_path: Path,
+) -> None:
+    async with axis_on(tmp_path, reserve=free_bytes(tmp_path) + 2**40) as axis:
+        body = await asyncio.to_thread(big_document, axis, "short")
+        for path in ("/v1/documents", "/v1/statuses"):
+            refused = await axis.send(SENDER, body, path)
+            assert refused.status_code == 503, refused.text
+            check_refusal(refused)
+            assert refused.json()["type"].endswith(":disk_full")
+            anonymous = await axis.request("POST", path, None, content=body)
+            assert anonymous.status_code == 401, anonymous.text
+        listed = await axis.request("GET", "/v1/documents?direction=sent", SENDER)
+        assert listed.status_code == 200, listed.text
