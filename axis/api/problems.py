@@ -64,6 +64,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_bus_error(request: Request, exc: Exception) -> JSONResponse:
     """Nothing was accepted; the client may send the same bytes again safely."""
+    if is_disk_full(exc.__cause__):
+        return problem_response(disk_full())
     return problem_response(
         Problem(
             503,

@@ -158,7 +158,8 @@ def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], 
     try:
         result = work(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite rolls back by itself on some errors (SQLITE_FULL)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return result
@@ -282,7 +283,9 @@ class EmbeddedBus(Bus):
             except Exception as exc:  # every waiting publisher learns of the failure
                 for batch in batches:
                     if not batch.done.done():
-                        batch.done.set_exception(BusError(f"publish failed: {exc}"))
+                        error = BusError(f"publish failed: {exc}")
+                        error.__cause__ = exc  # e.g. SQLITE_FULL: the answer says disk full
+                        batch.done.set_exception(error)
             else:
                 for batch, batch_positions in zip(batches, positions, strict=True):
                     if not batch.done.done():

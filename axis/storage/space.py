@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from prometheus_client import Counter, Gauge
 from sqlalchemy.exc import DBAPIError
 
 from axis.config import Settings
@@ -33,6 +34,13 @@ logger = logging.getLogger(__name__)
 CACHE_SECONDS = 1.0
 """How long one look at the free space stands: a few system calls a second at most."""
 RETRY_AFTER_SECONDS = 60
+
+FREE_BYTES = Gauge(
+    "axis_disk_free_bytes", "Least free space among the axis's data directories, last look."
+)
+REFUSALS = Counter(
+    "axis_disk_full_refusals", "Messages refused because the data disk was short of its reserve."
+)
 
 
 def disk_full() -> Problem:
@@ -101,6 +109,7 @@ class DiskSpace:
         if now - self._looked_at >= CACHE_SECONDS:
             self._free = min(free_bytes(directory) for directory in self.directories)
             self._looked_at = now
+            FREE_BYTES.set(self._free)
         return self._free
 
     def check(self) -> None:
@@ -119,4 +128,5 @@ class DiskSpace:
             else:
                 logger.warning("ingest accepts again: %d bytes free", free)
         if short:
+            REFUSALS.inc()
             raise disk_full()

@@ -28,6 +28,7 @@ from test_delivery_failures import tmpfs
 
 from axis.bus.topics import DOCUMENTS
 from axis.config import Settings
+from axis.problem import TYPE_PREFIX as PROBLEM
 from axis.storage.blobs import TEMP_PREFIX, BlobStore
 from axis.storage.space import free_bytes
 from signing.xmldsig import sign_envelope
@@ -94,7 +95,7 @@ async def sender(axis: Axis, number: int, answers: list[tuple[httpx.Response, by
 def check_refusal(response: httpx.Response) -> None:
     assert response.headers["content-type"] == "application/problem+json", response.text
     assert int(response.headers["retry-after"]) > 0
-    assert response.json()["status"] == 503
+    assert (response.json()["status"], response.json()["type"]) == (503, f"{PROBLEM}disk_full")
 
 
 def nothing_half_written(blob_dir: Path) -> None:
@@ -174,17 +175,27 @@ async def test_a_full_disk_refuses_loses_nothing_and_recovers(tmp_path: Path, re
             )
 
 
+async def metric(axis: Axis, name: str) -> float:
+    """The value of one unlabelled metric on `/metrics`."""
+    text = (await axis.request("GET", "/metrics", None)).text
+    [value] = [line.split()[1] for line in text.splitlines() if line.startswith(f"{name} ")]
+    return float(value)
+
+
 async def test_a_short_disk_refuses_sending_only_and_after_authentication(
     tmp_path: Path,
 ) -> None:
     async with axis_on(tmp_path, reserve=free_bytes(tmp_path) + 2**40) as axis:
+        refusals_before = await metric(axis, "axis_disk_full_refusals_total")
         body = await asyncio.to_thread(big_document, axis, "short")
         for path in ("/v1/documents", "/v1/statuses"):
             refused = await axis.send(SENDER, body, path)
             assert refused.status_code == 503, refused.text
             check_refusal(refused)
-            assert refused.json()["type"].endswith(":disk_full")
             anonymous = await axis.request("POST", path, None, content=body)
             assert anonymous.status_code == 401, anonymous.text
         listed = await axis.request("GET", "/v1/documents?direction=sent", SENDER)
         assert listed.status_code == 200, listed.text
+        assert await metric(axis, "axis_disk_full_refusals_total") == refusals_before + 2
+        free = await metric(axis, "axis_disk_free_bytes")
+        assert 0 < free < axis.app.state.settings.disk_reserve_bytes
