@@ -23,6 +23,7 @@ from axis.pipeline.ingest import Ingest
 from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
 from axis.storage.database import create_engine, create_session_factory, dispose, migrate
+from axis.storage.space import DiskSpace
 from axis.vdxp.router import vdxp_router
 from axis.workers.context import WorkerContext
 from axis.workers.run import background, running_workers
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.state.rate_limiter = RateLimiter(
         settings.agency_rate_per_second, settings.agency_rate_burst
     )
+    app.state.disk_space = DiskSpace.of(settings)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -147,6 +147,16 @@ class Settings(BaseSettings):
         default=None,
         description="Directory every file-drop folder must lie under; default data_dir/file-drop.",
     )
+    bus_retention_hours: float = Field(
+        default=7 * 24.0,
+        gt=0,
+        description="Bus records are kept this long (embedded: and until every group committed).",
+    )
+    disk_reserve_bytes: int = Field(
+        default=1024**3,
+        ge=0,
+        description="Ingest refuses (503) while the data disk has less than this free.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -168,6 +168,11 @@ def _rate_limit(request: Request, principal: Principal) -> None:
         )
 
 
+async def _enough_disk_space(request: Request, _: Agency) -> None:
+    """After authentication, before a byte of the body is read: 503 while the disk is short."""
+    request.app.state.disk_space.check()
+
+
 async def _send(
     request: Request,
     principal: Principal,
@@ -197,6 +202,7 @@ async def _send(
 @router.post(
     "/v1/documents",
     status_code=202,
+    dependencies=[Depends(_enough_disk_space)],
     response_model=AcceptedAnswer,
     openapi_extra=XML_BODY,
     responses={200: {"description": "A repeat of an earlier, identical send"}},
@@ -209,6 +215,7 @@ async def send_document(request: Request, principal: Agency) -> JSONResponse:
 @router.post(
     "/v1/statuses",
     status_code=202,
+    dependencies=[Depends(_enough_disk_space)],
     response_model=AcceptedAnswer,
     openapi_extra=XML_BODY,
     responses={200: {"description": "A repeat of an earlier, identical send"}},

@@ -10,10 +10,12 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from axis.bus import BusError
 from axis.problem import Problem
+from axis.storage.space import disk_full, is_disk_full
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -62,6 +64,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_bus_error(request: Request, exc: Exception) -> JSONResponse:
     """Nothing was accepted; the client may send the same bytes again safely."""
+    if is_disk_full(exc.__cause__):
+        return problem_response(disk_full())
     return problem_response(
         Problem(
             503,
@@ -73,9 +77,19 @@ async def _on_bus_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_disk_full(request: Request, exc: Exception) -> JSONResponse:
+    """A write that found the disk full after all (the space check is racy) is a 503 too;
+    any other error of these types stays the 500 it is."""
+    if not is_disk_full(exc):
+        raise exc
+    return problem_response(disk_full())
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error answer of `app` a problem document."""
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(BusError, _on_bus_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(OSError, _on_disk_full)
+    app.add_exception_handler(DBAPIError, _on_disk_full)

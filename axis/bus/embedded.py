@@ -8,6 +8,12 @@ It is the zero-set-up default, so it keeps Kafka's promises on one machine:
   one member at a time (a member claims a partition only once its previous owner released
   it or stopped heartbeating), so a `kill -9`ed member's partitions move on after
   `session_timeout` and everything it had not committed is read again.
+- With a `retention`, records older than it are pruned once every group that reads their
+  topic (every group that ever committed on it) has committed past them: what some group
+  has yet to process is kept whatever its age. A group that stops reading for good holds its
+  topics' records until its `group_offsets` rows are deleted (the axis's own groups never
+  stop). Pruning runs in small batches on the writer thread; the file is created with
+  `auto_vacuum=INCREMENTAL`, so pruned pages go back to the file system.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -84,6 +92,12 @@ CREATE TABLE IF NOT EXISTS group_offsets (
 
 MAX_BATCH_MESSAGES = 2000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+"""A checkpoint cuts the write-ahead log back to this size (a big batch does not keep it big)."""
+PRUNE_BATCH = 500
+"""Records deleted per transaction: a publisher waits behind at most one such batch."""
+PRUNE_INTERVAL_SECONDS = 60.0
+"""How often pruning looks for records to delete (more often if the retention is shorter)."""
 
 
 def _now_ms() -> int:
@@ -113,7 +127,9 @@ class _Connection:
 
     def _open(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect only on a new file
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
         self._conn = conn
@@ -142,7 +158,8 @@ def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], 
     try:
         result = work(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite rolls back by itself on some errors (SQLITE_FULL)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return result
@@ -166,8 +183,10 @@ class EmbeddedBus(Bus):
         session_timeout: float = 10.0,
         heartbeat_interval: float = 0.5,
         poll_interval: float = 0.05,
+        retention: timedelta | None = None,
     ) -> None:
         self.path = path
+        self.retention = retention
         self.session_timeout = session_timeout
         self.heartbeat_interval = heartbeat_interval
         self.poll_interval = poll_interval
@@ -177,14 +196,23 @@ class EmbeddedBus(Bus):
         self._round_robin = 0
         self._pending: asyncio.Queue[_PendingBatch] = asyncio.Queue()
         self._write_loop: asyncio.Task[None] | None = None
+        self._prune_loop: asyncio.Task[None] | None = None
         self._published = asyncio.Event()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await self._writer.run(lambda conn: conn.executescript(SCHEMA))
         self._write_loop = asyncio.create_task(self._write_batches(), name="embedded-bus-writer")
+        if self.retention is not None:
+            self._prune_loop = asyncio.create_task(
+                self._prune_forever(self.retention), name="embedded-bus-pruner"
+            )
 
     async def close(self) -> None:
+        if self._prune_loop is not None:
+            self._prune_loop.cancel()
+            await asyncio.wait({self._prune_loop})
+            self._prune_loop = None
         if self._write_loop is not None:
             await self._pending.join()
             self._write_loop.cancel()
@@ -255,7 +283,9 @@ class EmbeddedBus(Bus):
             except Exception as exc:  # every waiting publisher learns of the failure
                 for batch in batches:
                     if not batch.done.done():
-                        batch.done.set_exception(BusError(f"publish failed: {exc}"))
+                        error = BusError(f"publish failed: {exc}")
+                        error.__cause__ = exc  # e.g. SQLITE_FULL: the answer says disk full
+                        batch.done.set_exception(error)
             else:
                 for batch, batch_positions in zip(batches, positions, strict=True):
                     if not batch.done.done():
@@ -327,6 +357,64 @@ class EmbeddedBus(Bus):
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return await self._writer.run(lambda conn: _transaction(conn, work))
+
+    async def prune(self, retention: timedelta) -> int:
+        """Delete the records older than `retention` that every group reading their topic
+        has committed; return how many. Batches of `PRUNE_BATCH`, one transaction each, so
+        publishers are never held up long; then freed pages go back to the file system."""
+        older_than_ms = _now_ms() - int(retention.total_seconds() * 1000)
+        removed = 0
+        for topic, partition, committed in await self._reader.run(_committed_by_every_group):
+            delete = partial(_delete_batch, topic, partition, committed, older_than_ms)
+            while True:
+                deleted = await self._write(delete)
+                removed += deleted
+                if deleted < PRUNE_BATCH:
+                    break
+        if removed:
+            # `executescript` steps the pragma to its end; `execute` frees one page.
+            await self._writer.run(lambda conn: conn.executescript("PRAGMA incremental_vacuum"))
+        return removed
+
+    async def _prune_forever(self, retention: timedelta) -> None:
+        interval = min(PRUNE_INTERVAL_SECONDS, retention.total_seconds())
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                removed = await self.prune(retention)
+            except sqlite3.Error:
+                logger.exception("pruning the embedded bus at %s failed", self.path)
+            else:
+                if removed:
+                    logger.info("pruned %d records from the embedded bus", removed)
+
+
+def _committed_by_every_group(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """Per partition, the lowest offset committed by the groups that read its topic (a group
+    with no commit on one partition of a topic it reads counts as 0 there). Partitions of
+    topics no group has committed on are absent: nothing of theirs may go."""
+    return conn.execute(
+        """SELECT p.topic, p.partition, min(coalesce(o.committed, 0)) AS committed
+           FROM partitions p
+           JOIN (SELECT DISTINCT group_id, topic FROM group_offsets) g ON g.topic = p.topic
+           LEFT JOIN group_offsets o
+             ON o.group_id = g.group_id AND o.topic = p.topic AND o.partition = p.partition
+           GROUP BY p.topic, p.partition HAVING committed > 0"""
+    ).fetchall()
+
+
+def _delete_batch(
+    topic: str, partition: int, below: int, older_than_ms: int, conn: sqlite3.Connection
+) -> int:
+    """Delete the old ones among the partition's oldest `PRUNE_BATCH` records below `below`:
+    looking no further keeps each round cheap when the oldest records are still young."""
+    return conn.execute(
+        """DELETE FROM records WHERE rowid IN (
+               SELECT rowid FROM records WHERE topic = ? AND partition = ? AND "offset" < ?
+               ORDER BY "offset" LIMIT ?)
+           AND timestamp_ms < ?""",
+        (topic, partition, below, PRUNE_BATCH, older_than_ms),
+    ).rowcount
 
 
 def _append(

@@ -8,6 +8,9 @@
 - Consumers commit manually. Offsets a member marked done are committed when its
   partitions are revoked, so a rebalance redelivers as little as possible.
 - Topic and group names carry the configured namespace, so several axes can share a cluster.
+- Topics the axis creates say their retention (`retention.ms`, `cleanup.policy=delete`)
+  rather than inherit the broker's; Kafka deletes by age alone, whatever a group has read.
+  Topics that exist already are left as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -52,8 +56,10 @@ class KafkaBus(Bus):
         namespace: str = "axis",
         replication_factor: int = 1,
         session_timeout: float = 10.0,
+        retention: timedelta | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.retention = retention
         self.namespace = namespace
         self.replication_factor = replication_factor
         self.session_timeout = session_timeout
@@ -117,13 +123,20 @@ class KafkaBus(Bus):
             self.full_name(topic),
             num_partitions=partitions,
             replication_factor=self.replication_factor,
-            topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)},
+            topic_configs=self._topic_configs(),
         )
         response = await self._admin_client().create_topics([new_topic])
         for name, error_code, *rest in response.topic_errors:
             if error_code not in (0, TOPIC_ALREADY_EXISTS):
                 raise BusError(f"cannot create topic {name}: error {error_code} {rest}")
         await self._wait_for_leaders(self.full_name(topic))
+
+    def _topic_configs(self) -> dict[str, str]:
+        configs = {"max.message.bytes": str(MAX_RECORD_BYTES)}
+        if self.retention is not None:
+            retention_ms = int(self.retention.total_seconds() * 1000)
+            configs |= {"retention.ms": str(retention_ms), "cleanup.policy": "delete"}
+        return configs
 
     async def _wait_for_leaders(self, full_name: str) -> None:
         """A new topic takes a moment to elect leaders; publishing earlier only logs errors."""

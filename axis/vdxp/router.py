@@ -146,6 +146,7 @@ async def _send_edoc(request: Request, caller: VdxpCaller) -> Response:
     """The body is the .edxml file; `messagetype` says document or status. The recipients
     are the envelope's signed `To`, as on /v1 (the `to` header is the SDK's copy of them)."""
     ingest: Ingest = request.app.state.ingest
+    request.app.state.disk_space.check()
     kind = _message_type(caller, "edoc")
     rejected = StatusRejected if kind == "status" else DocumentRejected
     try:
