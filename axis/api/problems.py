@@ -1,8 +1,9 @@
 """Every 4xx answer is an RFC 9457 problem (`application/problem+json`) naming what was wrong.
 
 Routers and the pipeline raise `axis.problem.Problem`; routing errors (404, 405),
-request validation errors and an unavailable bus (503) are turned into problems here too,
-so no client ever has to parse two error formats.
+request validation errors, an unavailable bus (503) and, should a bug slip through, any
+other exception (500) are turned into problems here too, so no client ever has to parse two
+error formats.
 """
 
 from __future__ import annotations
@@ -10,12 +11,52 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from axis.bus import BusError
 from axis.problem import Problem
 
 MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemError(BaseModel):
+    """One fault: where (`element`, and `line` in the received bytes) and what."""
+
+    model_config = ConfigDict(extra="allow")
+
+    element: str | None = None
+    line: int | None = None
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """What every error answer holds (RFC 9457): the OpenAPI description's schema for them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:edoc-axis:problem:invalid_request",
+                    "title": "Invalid request",
+                    "status": 422,
+                    "detail": "the request does not match what this endpoint accepts",
+                    "errors": [
+                        {"element": "query.since", "message": "Input should have timezone info"}
+                    ],
+                }
+            ]
+        },
+    )
+
+    type: str
+    """`urn:edoc-axis:problem:<code>`, a stable code to branch on."""
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = None
+    """The individual faults, where there are several or a place to name."""
 
 
 def problem_response(problem: Problem) -> JSONResponse:
@@ -73,8 +114,17 @@ async def _on_bus_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug, not an input: answered without its stack (Starlette raises the exception on
+    after this answer, for the server to log with its stack)."""
+    return problem_response(
+        Problem(500, "internal_error", "Internal error", "the axis failed; it has been logged")
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error answer of `app` a problem document."""
+    app.add_exception_handler(Exception, _on_unexpected)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(BusError, _on_bus_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
