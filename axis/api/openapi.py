@@ -4,8 +4,8 @@ failures in the SDK's reply shape).
 
 FastAPI describes the successes; the errors are derived here, once, from what each route
 is: a route that needs a principal answers 401 and 429, one that needs a role 403 as well,
-one with a path parameter 404, one with parameters or a body 422, one with a body 408 and
-413, one that changes something 503 (the bus did not confirm). A route adds what only its
+one with a path parameter 404, one with parameters or a body 422, one with a body 400, 408
+and 413, one that changes something 503 (the bus did not confirm). A route adds what only its
 handler knows (a 409, a 400) as `responses={409: {"description": ...}}`: the content is
 filled in here.
 """
@@ -45,7 +45,7 @@ HEADERS = {
     503: {"Retry-After": RETRY_AFTER},
 }
 DESCRIPTIONS = {
-    400: "The request cannot be read",
+    400: "The body cannot be read (not UTF-8, not the media type it claims)",
     401: "No token, or one unknown or revoked",
     403: "The token's role or agency may not do this",
     404: "No such resource, or none this principal may see",
@@ -128,7 +128,7 @@ def _describe(operation: dict[str, Any], route: APIRoute, method: str) -> None:
     if dependant.query_params or dependant.path_params or dependant.header_params or takes_body:
         statuses.add(422)
     if takes_body:
-        statuses |= {408, 413}
+        statuses |= {400, 408, 413}
     if method != "GET" and guard is not None:
         statuses.add(503)
     responses = operation.setdefault("responses", {})

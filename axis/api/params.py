@@ -8,17 +8,34 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 from annotated_types import Interval
-from pydantic import AfterValidator, AwareDatetime, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    StringConstraints,
+    TypeAdapter,
+)
 
 from axis.problem import Problem
 
 INT64_MAX = 2**63 - 1
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*")
+
+
+def _date_time_text(value: object) -> object:
+    """Only a written date-time: pydantic would also read a number as Unix seconds."""
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time, such as 2026-01-31T08:00:00+07:00")
+    return value
 
 
 def _within_range(moment: datetime) -> datetime:
@@ -28,7 +45,7 @@ def _within_range(moment: datetime) -> datetime:
     return moment
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_within_range)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_within_range)]
 """An RFC 3339 date-time with its zone (`Z` or an offset: a zone-less one is refused, not
 guessed), between 1970-01-01 and 9999-12-31 UTC."""
 

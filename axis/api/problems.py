@@ -8,6 +8,8 @@ error formats.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -72,15 +74,10 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    title = HTTPStatus(exc.status_code).phrase.capitalize()  # "Bad request": a body not JSON
+    code = title.lower().replace(" ", "_").replace("-", "_")
     return problem_response(
-        Problem(
-            exc.status_code,
-            code,
-            code.replace("_", " ").capitalize(),
-            str(exc.detail),
-            headers=exc.headers,
-        )
+        Problem(exc.status_code, code, title, str(exc.detail), headers=exc.headers)
     )
 
 
