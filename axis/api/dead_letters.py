@@ -32,8 +32,8 @@ class DeadLetter(BaseModel):
 class ReplayRequest(BaseModel):
     """Which dead deliveries to try again: these ids, or every one to this recipient."""
 
-    delivery_ids: list[str] | None = None
-    recipient: str | None = None
+    delivery_ids: list[Text] | None = None
+    recipient: Text | None = None
 
     @model_validator(mode="after")
     def one_filter(self) -> ReplayRequest:

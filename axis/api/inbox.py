@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.api.auth import require
-from axis.api.params import CursorText, Text, decode_cursor, encode_cursor
+from axis.api.params import CursorText, FreeText, Text, decode_cursor, encode_cursor
 from axis.bus import Bus
 from axis.credentials import Principal
 from axis.delivery.lifecycle import AlreadyAcknowledged, Lifecycle
@@ -43,7 +43,7 @@ class InboxPage(BaseModel):
 
 class Ack(BaseModel):
     result: Literal["done", "fail"]
-    reason: str = ""
+    reason: FreeText = ""
 
 
 def _entry(delivery: Delivery, overdue_before: datetime) -> InboxEntry:

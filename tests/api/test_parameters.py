@@ -143,3 +143,28 @@ async def test_sane_values_still_work(axis: Axis) -> None:
         assert response.status_code == status, (path, response.text)
         if status != 200:
             assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.fixture
+async def axis_on_each_database(tmp_path: Path, database_url: str) -> AsyncIterator[Axis]:
+    settings = Settings(data_dir=tmp_path, database_url=database_url, bus_partitions=2)
+    async for running in start_axis(settings):
+        yield running
+
+
+async def test_nul_in_a_json_body_is_refused_before_the_database(
+    axis_on_each_database: Axis,
+) -> None:
+    """PostgreSQL cannot store NUL: such a value was a 500 there."""
+    axis = axis_on_each_database
+    for method, path, principal, body, element in [
+        ("POST", "/v1/admin/dead-letters/replay", "operator", {"recipient": "a\0"},
+         "body.recipient"),
+        ("POST", "/v1/admin/dead-letters/replay", "operator", {"delivery_ids": ["a\0"]},
+         "body.delivery_ids.0"),
+        ("POST", "/v1/inbox/x/ack", RECIPIENT, {"result": "fail", "reason": "a\0"},
+         "body.reason"),
+    ]:  # fmt: skip
+        response = await axis.request(method, path, principal, json=body)
+        assert response.status_code == 422, (path, response.text)
+        assert [e["element"] for e in response.json()["errors"]] == [element]
