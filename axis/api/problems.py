@@ -33,10 +33,11 @@ class ProblemError(BaseModel):
 
 
 class ProblemDetails(BaseModel):
-    """What every error answer holds (RFC 9457): the OpenAPI description's schema for them."""
+    """What every error answer holds (RFC 9457): the OpenAPI description's schema for them.
+    Other members may be added (RFC 9457 extensions), which clients ignore."""
 
     model_config = ConfigDict(
-        extra="forbid",
+        extra="allow",
         json_schema_extra={
             "examples": [
                 {
