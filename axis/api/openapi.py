@@ -17,7 +17,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.routing import BaseRoute
@@ -70,17 +69,12 @@ class VdxpReply(BaseModel):
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Serve the description with every error answer filled in (computed once)."""
+    """Serve FastAPI's description with every error answer filled in (computed once)."""
+    generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            app.openapi_schema = describe_errors(schema, app.routes)
+            app.openapi_schema = describe_errors(generate(), app.routes)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -116,7 +110,7 @@ def describe_errors(schema: dict[str, Any], routes: list[BaseRoute]) -> dict[str
 def _describe(operation: dict[str, Any], route: APIRoute, method: str) -> None:
     guard = _guard(route.dependant)
     takes_body = bool(route.body_field) or "requestBody" in (route.openapi_extra or {})
-    statuses = set()
+    statuses: set[int] = set()
     if guard is not None:
         operation["security"] = [{"bearer": []}]
         statuses |= {401, 429}
