@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from axis import __version__
 from axis.api import agencies, audit, dead_letters, documents, health, inbox, metrics
+from axis.api.openapi import install_openapi
 from axis.api.problems import install_problem_handlers
 from axis.audit.checkpoints import Checkpointer
 from axis.audit.writer import write_forever
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.include_router(dead_letters.router)
     app.include_router(audit.router)
     app.include_router(vdxp_router(settings))
+    install_openapi(app)
     return app
 
 

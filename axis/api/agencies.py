@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from axis.api.auth import current_principal, require
+from axis.api.params import Text
 from axis.bus import BusError
 from axis.credentials import Principal
 from axis.events import Origin, publish_events
@@ -106,7 +107,7 @@ async def import_agencies(
 
 
 @router.get("/v1/admin/agencies/{code}")
-async def read_agency(request: Request, code: str, principal: Operator) -> AgencyView:
+async def read_agency(request: Request, code: Text, principal: Operator) -> AgencyView:
     """Everything the registry holds about one agency but its secrets (write-only)."""
     async with request.app.state.sessions() as session:
         try:
@@ -117,7 +118,7 @@ async def read_agency(request: Request, code: str, principal: Operator) -> Agenc
 
 @router.put("/v1/admin/agencies/{code}")
 async def replace_agency(
-    request: Request, code: str, record: AgencyRecord, principal: Operator
+    request: Request, code: Text, record: AgencyRecord, principal: Operator
 ) -> AgencyView:
     """Replace one agency's registration (name, parent, status, delivery, flags); a push
     secret left out keeps the stored one. Answers what is now registered, secrets left out."""
@@ -138,7 +139,7 @@ async def replace_agency(
 
 @router.post("/v1/admin/agencies/{code}/certificates", status_code=201)
 async def register_certificate(
-    request: Request, code: str, record: CertificateRecord, principal: Operator
+    request: Request, code: Text, record: CertificateRecord, principal: Operator
 ) -> dict[str, str]:
     """Register a signing certificate for an agency; documents verify against these only."""
     try:
@@ -153,7 +154,7 @@ async def register_certificate(
 
 @router.post("/v1/admin/agencies/{code}/vdxp", status_code=201)
 async def enable_vdxp_access(
-    request: Request, code: str, body: VdxpEnable, principal: Operator
+    request: Request, code: Text, body: VdxpEnable, principal: Operator
 ) -> VdxpCredentials:
     """Enable the agency on the VDXP endpoints, or rotate its secret: the answer holds the
     `systemid` and secret for its SDK, shown this once."""
@@ -168,7 +169,7 @@ async def enable_vdxp_access(
 
 
 @router.delete("/v1/admin/agencies/{code}/vdxp")
-async def disable_vdxp_access(request: Request, code: str, principal: Operator) -> dict[str, str]:
+async def disable_vdxp_access(request: Request, code: Text, principal: Operator) -> dict[str, str]:
     """Refuse the agency on the VDXP endpoints from now on (its /v1 tokens still work)."""
     try:
         async with request.app.state.sessions.begin() as session:

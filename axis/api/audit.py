@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 
 from axis.api.auth import current_principal, require
+from axis.api.params import INT64_MAX, Count, Moment, Text
 from axis.audit import merkle
 from axis.audit.bundle import BundleRangeError, b64, bundle_lines, bundle_range
 from axis.audit.tree import DatabaseLeafStore, log_size
@@ -28,6 +29,7 @@ from signing.keys import certificate_pem
 router = APIRouter(tags=["audit"])
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR, Role.OPERATOR))]
+BEYOND_THE_LOG: dict[int | str, dict[str, Any]] = {404: {"description": "A size beyond the log"}}
 
 
 class AuditEntryView(BaseModel):
@@ -77,12 +79,12 @@ def _readable_by(principal: Principal) -> Any:
 async def search_entries(
     request: Request,
     principal: AnyPrincipal,
-    document_id: str | None = None,
-    agency: str | None = None,
-    type: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: Annotated[int, Query(ge=-1)] = -1,
+    document_id: Text | None = None,
+    agency: Text | None = None,
+    type: Text | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
+    after: Annotated[int, Query(ge=-1, le=INT64_MAX)] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Entries in log order, filtered; page on with `after=<next_cursor>`."""
@@ -108,7 +110,7 @@ async def search_entries(
 
 @router.get("/v1/audit/documents/{document_id}/timeline")
 async def timeline(
-    request: Request, document_id: str, principal: AnyPrincipal
+    request: Request, document_id: Text, principal: AnyPrincipal
 ) -> list[AuditEntryView]:
     """Everything the log holds about one document, in the order it happened."""
     query = (
@@ -155,22 +157,23 @@ class ConsistencyProof(BaseModel):
     proof: list[str]
 
 
-@router.get("/v1/audit/tree")
-async def tree_head(
-    request: Request, principal: Auditor, size: Annotated[int | None, Query(ge=0)] = None
-) -> TreeHead:
+@router.get("/v1/audit/tree", responses=BEYOND_THE_LOG)
+async def tree_head(request: Request, principal: Auditor, size: Count | None = None) -> TreeHead:
     """The root hash of the log (or of its first `size` entries)."""
     async with request.app.state.sessions.begin() as session:
         size = _size_within(size, await log_size(session))
         return TreeHead(size=size, root=b64(await merkle.root(DatabaseLeafStore(session), size)))
 
 
-@router.get("/v1/audit/proofs/inclusion")
+@router.get(
+    "/v1/audit/proofs/inclusion",
+    responses={404: {"description": "No entry readable there, or a size beyond the log"}},
+)
 async def inclusion(
     request: Request,
     principal: AnyPrincipal,
-    position: Annotated[int, Query(ge=0)],
-    size: Annotated[int | None, Query(ge=1)] = None,
+    position: Count,
+    size: Annotated[Count | None, Query(ge=1)] = None,
 ) -> InclusionProof:
     """Proof that the entry at `position` is in the tree of `size` entries (default: all)."""
     async with request.app.state.sessions.begin() as session:
@@ -194,12 +197,12 @@ async def inclusion(
     )
 
 
-@router.get("/v1/audit/proofs/consistency")
+@router.get("/v1/audit/proofs/consistency", responses=BEYOND_THE_LOG)
 async def consistency(
     request: Request,
     principal: Auditor,
-    old_size: Annotated[int, Query(ge=0)],
-    new_size: Annotated[int | None, Query(ge=0)] = None,
+    old_size: Count,
+    new_size: Count | None = None,
 ) -> ConsistencyProof:
     """Proof that the log of `old_size` entries is a prefix of the log of `new_size`."""
     async with request.app.state.sessions.begin() as session:
@@ -233,7 +236,7 @@ class CheckpointView(BaseModel):
 async def checkpoints(
     request: Request,
     principal: AnyPrincipal,
-    after_size: Annotated[int, Query(ge=-1)] = -1,
+    after_size: Annotated[int, Query(ge=-1, le=INT64_MAX)] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CheckpointView]:
     """Signed checkpoints, oldest first (any principal: they say nothing about contents)."""
@@ -260,13 +263,16 @@ async def checkpoints(
 @router.get(
     "/v1/audit/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
+    responses={
+        200: {"content": {"application/x-ndjson": {}}},
+        404: {"description": "No checkpoint signs any entry of the range"},
+    },
 )
 async def export(
     request: Request,
     principal: Auditor,
-    start: Annotated[int, Query(alias="from", ge=0)] = 0,
-    end: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    start: Annotated[Count, Query(alias="from")] = 0,
+    end: Annotated[Count | None, Query(alias="to", ge=1)] = None,
 ) -> StreamingResponse:
     """Entries `from` up to `to` (exclusive; default: all) as a bundle of JSON lines, with
     the checkpoints and consistency proofs that let `axis audit verify` check it offline

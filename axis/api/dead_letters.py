@@ -10,6 +10,7 @@ from pydantic import BaseModel, model_validator
 from sqlalchemy import select
 
 from axis.api.auth import require
+from axis.api.params import Text
 from axis.credentials import Principal
 from axis.delivery.lifecycle import Lifecycle, NotDead
 from axis.problem import Problem
@@ -31,8 +32,8 @@ class DeadLetter(BaseModel):
 class ReplayRequest(BaseModel):
     """Which dead deliveries to try again: these ids, or every one to this recipient."""
 
-    delivery_ids: list[str] | None = None
-    recipient: str | None = None
+    delivery_ids: list[Text] | None = None
+    recipient: Text | None = None
 
     @model_validator(mode="after")
     def one_filter(self) -> ReplayRequest:
@@ -45,7 +46,7 @@ class ReplayRequest(BaseModel):
 async def list_dead_letters(
     request: Request,
     principal: Operator,
-    recipient: str | None = None,
+    recipient: Text | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetter]:
     query = select(Delivery).where(Delivery.state == DeliveryState.DEAD)
@@ -66,7 +67,10 @@ async def list_dead_letters(
         ]
 
 
-@router.post("/v1/admin/dead-letters/replay")
+@router.post(
+    "/v1/admin/dead-letters/replay",
+    responses={404: {"description": "A delivery named that is not dead"}},
+)
 async def replay(
     request: Request, body: ReplayRequest, principal: Operator
 ) -> dict[str, list[str]]:

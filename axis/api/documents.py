@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -17,6 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from axis.api.auth import current_principal, require
+from axis.api.params import CursorText, Moment, Text, decode_cursor, encode_cursor
 from axis.audit.bundle import b64
 from axis.audit.proofs import logged_acceptance
 from axis.credentials import Principal
@@ -205,7 +204,11 @@ async def _send(
     dependencies=[Depends(_enough_disk_space)],
     response_model=AcceptedAnswer,
     openapi_extra=XML_BODY,
-    responses={200: {"description": "A repeat of an earlier, identical send"}},
+    responses={
+        200: {"description": "A repeat of an earlier, identical send"},
+        400: {"description": "The envelope cannot be read (encoding, XML, limits of depth)"},
+        409: {"description": "Other bytes under a DocumentId already used"},
+    },
 )
 async def send_document(request: Request, principal: Agency) -> JSONResponse:
     """Send a signed edXML document, as `application/xml` or a multipart file upload."""
@@ -218,7 +221,12 @@ async def send_document(request: Request, principal: Agency) -> JSONResponse:
     dependencies=[Depends(_enough_disk_space)],
     response_model=AcceptedAnswer,
     openapi_extra=XML_BODY,
-    responses={200: {"description": "A repeat of an earlier, identical send"}},
+    responses={
+        200: {"description": "A repeat of an earlier, identical send"},
+        400: {"description": "The envelope cannot be read (encoding, XML, limits of depth)"},
+        404: {"description": "No document this agency sent or received that it answers"},
+        409: {"description": "Other bytes under a status id already used"},
+    },
 )
 async def send_status(request: Request, principal: Agency) -> JSONResponse:
     """Send an edXML status message (01..16) about a document this agency received."""
@@ -307,7 +315,7 @@ async def _visible_document(request: Request, document_id: str, principal: Princ
 
 @router.get("/v1/documents/{document_id}")
 async def read_document(
-    request: Request, document_id: str, principal: AnyPrincipal
+    request: Request, document_id: Text, principal: AnyPrincipal
 ) -> DocumentView:
     """The document's recipients and the status messages received about it."""
     [view] = await _views(request, [await _visible_document(request, document_id, principal)])
@@ -349,7 +357,7 @@ class ReceiptWithProof(BaseModel):
         }
     },
 )
-async def read_receipt(request: Request, document_id: str, principal: AnyPrincipal) -> Response:
+async def read_receipt(request: Request, document_id: Text, principal: AnyPrincipal) -> Response:
     """The axis's signed XML receipt (verifiable with `xmlsec1` and the axis certificate).
     With `Accept: application/json`, the receipt and where its acceptance stands in the
     audit log, with an inclusion proof."""
@@ -384,28 +392,15 @@ async def read_receipt(request: Request, document_id: str, principal: AnyPrincip
     )
 
 
-def _encode_cursor(document: Document) -> str:
-    position = [document.received_at.isoformat(), document.id]
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        received_at, document_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(received_at), str(document_id)
-    except (ValueError, TypeError) as exc:
-        raise Problem(400, "bad_cursor", "Bad cursor", "the cursor is not one we gave") from exc
-
-
-@router.get("/v1/documents")
+@router.get("/v1/documents", responses={400: {"description": "`direction` from a non-agency"}})
 async def list_documents(
     request: Request,
     principal: AnyPrincipal,
     direction: Literal["sent", "received"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: str | None = None,
+    cursor: CursorText | None = None,
 ) -> DocumentPage:
     """Documents newest first; an agency sees only what it sent (or received)."""
     query = select(Document).where(_visible_to(principal))
@@ -429,7 +424,7 @@ async def list_documents(
     if until is not None:
         query = query.where(Document.received_at < until)
     if cursor is not None:
-        received_at, document_id = _decode_cursor(cursor)
+        received_at, document_id = decode_cursor(cursor)
         query = query.where(
             or_(
                 Document.received_at < received_at,
@@ -444,5 +439,7 @@ async def list_documents(
     async with request.app.state.sessions() as session:
         documents = list(await session.scalars(query))
     page = documents[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(documents) > limit else None
+    next_cursor = None
+    if len(documents) > limit:
+        next_cursor = encode_cursor(page[-1].received_at, page[-1].id)
     return DocumentPage(documents=await _views(request, page), next_cursor=next_cursor)

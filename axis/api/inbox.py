@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -13,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.api.auth import require
+from axis.api.params import CursorText, FreeText, Text, decode_cursor, encode_cursor
 from axis.bus import Bus
 from axis.credentials import Principal
 from axis.delivery.lifecycle import AlreadyAcknowledged, Lifecycle
@@ -44,7 +43,7 @@ class InboxPage(BaseModel):
 
 class Ack(BaseModel):
     result: Literal["done", "fail"]
-    reason: str = ""
+    reason: FreeText = ""
 
 
 def _entry(delivery: Delivery, overdue_before: datetime) -> InboxEntry:
@@ -106,7 +105,7 @@ async def list_inbox(
     principal: Agency,
     type: Literal["edoc", "status"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: str | None = None,
+    cursor: CursorText | None = None,
 ) -> InboxPage:
     """What was delivered to this agency, oldest first."""
     query = select(Delivery).where(
@@ -115,15 +114,11 @@ async def list_inbox(
     if type is not None:
         query = query.where(Delivery.kind == type)
     if cursor is not None:
-        try:
-            created_at, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            after = datetime.fromisoformat(created_at)
-        except (ValueError, TypeError) as exc:
-            raise Problem(400, "bad_cursor", "Bad cursor", "the cursor is not one we gave") from exc
+        after, last_id = decode_cursor(cursor)
         query = query.where(
             or_(
                 Delivery.created_at > after,
-                (Delivery.created_at == after) & (Delivery.id > str(last_id)),
+                (Delivery.created_at == after) & (Delivery.id > last_id),
             )
         )
     query = query.order_by(Delivery.created_at, Delivery.id).limit(limit + 1)
@@ -135,9 +130,7 @@ async def list_inbox(
     )
     next_cursor = None
     if len(deliveries) > limit:
-        last = page[-1]
-        position = json.dumps([last.created_at.isoformat(), last.id]).encode()
-        next_cursor = base64.urlsafe_b64encode(position).decode()
+        next_cursor = encode_cursor(page[-1].created_at, page[-1].id)
     return InboxPage(deliveries=[_entry(d, overdue_before) for d in page], next_cursor=next_cursor)
 
 
@@ -146,7 +139,7 @@ async def list_inbox(
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}}},
 )
-async def download(request: Request, delivery_id: str, principal: Agency) -> Response:
+async def download(request: Request, delivery_id: Text, principal: Agency) -> Response:
     """The original envelope bytes, exactly as the sender signed them."""
     delivery = await _own_delivery(request, delivery_id, principal)
     evidence_url = str(request.url_for("download_evidence", delivery_id=delivery_id))
@@ -166,16 +159,19 @@ async def download(request: Request, delivery_id: str, principal: Agency) -> Res
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}}},
 )
-async def download_evidence(request: Request, delivery_id: str, principal: Agency) -> Response:
+async def download_evidence(request: Request, delivery_id: Text, principal: Agency) -> Response:
     """The axis's signed transit record over those bytes."""
     delivery = await _own_delivery(request, delivery_id, principal)
     evidence = await request.app.state.blobs.get(delivery.transit_sha256)
     return Response(evidence, media_type="application/xml")
 
 
-@router.post("/v1/inbox/{delivery_id}/ack")
+@router.post(
+    "/v1/inbox/{delivery_id}/ack",
+    responses={409: {"description": "The other answer was given before"}},
+)
 async def acknowledge(
-    request: Request, delivery_id: str, ack: Ack, principal: Agency
+    request: Request, delivery_id: Text, ack: Ack, principal: Agency
 ) -> dict[str, str]:
     """Done (taken in) or fail (with a reason); the same answer again is accepted as is."""
     delivery = await _own_delivery(request, delivery_id, principal)

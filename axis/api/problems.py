@@ -1,15 +1,19 @@
 """Every 4xx answer is an RFC 9457 problem (`application/problem+json`) naming what was wrong.
 
 Routers and the pipeline raise `axis.problem.Problem`; routing errors (404, 405),
-request validation errors and an unavailable bus (503) are turned into problems here too,
-so no client ever has to parse two error formats.
+request validation errors, an unavailable bus (503) and, should a bug slip through, any
+other exception (500) are turned into problems here too, so no client ever has to parse two
+error formats.
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -18,6 +22,46 @@ from axis.problem import Problem
 from axis.storage.space import disk_full, is_disk_full
 
 MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemError(BaseModel):
+    """One fault: where (`element`, and `line` in the received bytes) and what."""
+
+    model_config = ConfigDict(extra="allow")
+
+    element: str | None = None
+    line: int | None = None
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """What every error answer holds (RFC 9457): the OpenAPI description's schema for them.
+    Other members may be added (RFC 9457 extensions), which clients ignore."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:edoc-axis:problem:invalid_request",
+                    "title": "Invalid request",
+                    "status": 422,
+                    "detail": "the request does not match what this endpoint accepts",
+                    "errors": [
+                        {"element": "query.since", "message": "Input should have timezone info"}
+                    ],
+                }
+            ]
+        },
+    )
+
+    type: str
+    """`urn:edoc-axis:problem:<code>`, a stable code to branch on."""
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = None
+    """The individual faults, where there are several or a place to name."""
 
 
 def problem_response(problem: Problem) -> JSONResponse:
@@ -33,15 +77,10 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    title = HTTPStatus(exc.status_code).phrase.capitalize()  # "Bad request": a body not JSON
+    code = title.lower().replace(" ", "_").replace("-", "_")
     return problem_response(
-        Problem(
-            exc.status_code,
-            code,
-            code.replace("_", " ").capitalize(),
-            str(exc.detail),
-            headers=exc.headers,
-        )
+        Problem(exc.status_code, code, title, str(exc.detail), headers=exc.headers)
     )
 
 
@@ -85,8 +124,17 @@ async def _on_disk_full(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(disk_full())
 
 
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug, not an input: answered without its stack (Starlette raises the exception on
+    after this answer, for the server to log with its stack)."""
+    return problem_response(
+        Problem(500, "internal_error", "Internal error", "the axis failed; it has been logged")
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error answer of `app` a problem document."""
+    app.add_exception_handler(Exception, _on_unexpected)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(BusError, _on_bus_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)

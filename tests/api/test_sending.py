@@ -134,7 +134,8 @@ async def test_listing_pages_with_a_cursor(axis: Axis) -> None:
     assert sorted(seen) == sorted(ids)
     assert len(seen) == 5
     bad = await axis.request("GET", "/v1/documents?cursor=bm9wZQ", "auditor")
-    assert bad.status_code == 400
+    assert bad.status_code == 422
+    assert bad.json()["type"] == "urn:edoc-axis:problem:bad_cursor"
 
 
 async def test_multipart_upload_as_existing_agency_software_does(axis: Axis) -> None:
