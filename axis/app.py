@@ -19,6 +19,7 @@ from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
 from axis.hangs import within
+from axis.pipeline.budget import ByteBudget
 from axis.pipeline.ingest import Ingest
 from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.state.rate_limiter = RateLimiter(
         settings.agency_rate_per_second, settings.agency_rate_burst
     )
+    app.state.body_budget = ByteBudget(settings.inflight_body_bytes)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
