@@ -227,10 +227,10 @@ def _verify(
             f"certificate(s) valid at {receipt_time.isoformat()}",
         )
     signed, index = found
-    registered = usable[index]
-    chain = check_certificate(registered, trust, receipt_time)
     with signed:
         signed_xml = signed.tree()
+    registered = usable[index]
+    chain = check_certificate(registered, trust, receipt_time)
     return VerifiedEnvelope(
         signed_xml=signed_xml,
         signed=signed,
