@@ -40,6 +40,12 @@ def _declared_size(request: Request) -> int | None:
     return int(declared) if declared is not None and declared.isdigit() else None
 
 
+def _refuse_declared_past(request: Request, limit: int) -> None:
+    declared = _declared_size(request)
+    if declared is not None and declared > limit:
+        raise _too_large(limit)
+
+
 def _is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("multipart/form-data")
 
@@ -51,12 +57,10 @@ async def received_body(request: Request, limit: int) -> AsyncIterator[Spool]:
     if _is_multipart(request):
         limit += MULTIPART_FRAMING
     declared = _declared_size(request)
-    if declared is not None and declared > limit:
-        raise _too_large(limit)
     budget: ByteBudget = request.app.state.body_budget
     wait = request.app.state.settings.inflight_wait_seconds
     try:
-        taken = await budget.acquire(limit if declared is None else declared, wait)
+        taken = await budget.acquire(limit if declared is None else min(limit, declared), wait)
     except BudgetExhausted as exc:
         raise Problem(
             503,
@@ -73,7 +77,9 @@ async def received_body(request: Request, limit: int) -> AsyncIterator[Spool]:
 
 
 async def read_body(request: Request, spool: Spool, limit: int) -> None:
-    """The request body into `spool`, refused as soon as it passes `limit`."""
+    """The request body into `spool`, refused as soon as it passes `limit` (or declares
+    that it will)."""
+    _refuse_declared_past(request, limit)
     try:
         async for chunk in request.stream():
             if spool.size + len(chunk) > limit:
@@ -93,6 +99,7 @@ async def read_envelope(request: Request, spool: Spool, limit: int) -> None:
     boundary = options.get(b"boundary")
     if not boundary:
         raise Problem(400, "bad_multipart", "Bad upload", "the multipart body has no boundary")
+    _refuse_declared_past(request, limit + MULTIPART_FRAMING)
     upload = _FilePart(spool, limit)
     parser = MultipartParser(boundary, upload.callbacks())
     received = 0
