@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
             app.state.database = database
             app.state.sessions = context.sessions
             app.state.blobs = context.blobs
+            await context.blobs.remove_stale_temp_files()  # bodies a crash left half-received
             app.state.ingest = Ingest(
                 sessions=context.sessions,
                 bus=context.bus,
