@@ -20,6 +20,7 @@ from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
 from axis.hangs import within
+from axis.pipeline.budget import ByteBudget
 from axis.pipeline.ingest import Ingest
 from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
             app.state.database = database
             app.state.sessions = context.sessions
             app.state.blobs = context.blobs
+            await context.blobs.remove_stale_temp_files()  # bodies a crash left half-received
             app.state.ingest = Ingest(
                 sessions=context.sessions,
                 bus=context.bus,
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
         settings.agency_rate_per_second, settings.agency_rate_burst
     )
     app.state.disk_space = DiskSpace.of(settings)
+    app.state.body_budget = ByteBudget(settings.inflight_body_bytes)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

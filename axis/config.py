@@ -157,6 +157,17 @@ class Settings(BaseSettings):
         ge=0,
         description="Ingest refuses (503) while the data disk has less than this free.",
     )
+    inflight_body_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1,
+        description="Request-body bytes one API process receives and checks at once; a send "
+        "beyond it waits (inflight_wait_seconds), then gets 503 with Retry-After.",
+    )
+    inflight_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a send waits for room in the in-flight budget before its 503.",
+    )
 
     @classmethod
     def settings_customise_sources(

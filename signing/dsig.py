@@ -12,11 +12,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
+import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import IO, Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from signxml.algorithms import (
@@ -24,15 +29,17 @@ from signxml.algorithms import (
     DigestAlgorithm,
     SignatureConstructionMethod,
     SignatureMethod,
+    digest_algorithm_implementations,
 )
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, SignXMLException
 from signxml.exceptions import InvalidSignature as SignXMLInvalidSignature
 from signxml.signer import XMLSigner
+from signxml.util import _remove_sig
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
 from signing.errors import ErrorCode, SignatureError
 from signing.keys import CertifiedKey, PrivateKey
-from signing.xmlparse import DS_NS, Element, etree, parser, qname
+from signing.xmlparse import DS_NS, Element, etree, parse, parser, qname
 
 ENVELOPED = SignatureConstructionMethod.enveloped.value
 EXC_C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
@@ -287,27 +294,213 @@ def _config(location: str, moment: datetime, *, allow_sha1: bool) -> SignatureCo
     )
 
 
+class SignedOctets:
+    """The canonical octets a verified Reference digested, spooled to a temporary file as
+    they were digested: a document's signed content is as large as the document, and a
+    second copy of it in memory is what this avoids. Close it (or use `with`) when done."""
+
+    def __init__(self, file: IO[bytes], method: CanonicalizationMethod, prefixes: Any) -> None:
+        self.file = file
+        self.method = method
+        """The c14n the digest was computed over (what `canonical` repeats)."""
+        self.inclusive_ns_prefixes = prefixes
+
+    def tree(self) -> Element:
+        """The signed octets parsed: what callers read the document from."""
+        self.file.seek(0)
+        try:
+            return parse(self.file)
+        except SignatureError as exc:
+            raise SignatureError(
+                ErrorCode.INVALID_SIGNATURE, "the signed content is not XML"
+            ) from exc
+
+    def canonical(self, tree: Element) -> bytes:
+        """`tree` (parsed from these octets) canonicalized as they were: the same octets,
+        since c14n of a canonical document is the document itself."""
+        return c14n(tree, self.method, self.inclusive_ns_prefixes)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> SignedOctets:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def c14n(node: Element, method: CanonicalizationMethod, prefixes: Any = None) -> bytes:
+    """`node` canonicalized by `method`, as signxml does it."""
+    return bytes(
+        etree.tostring(
+            node,
+            method="c14n",
+            exclusive=method.value.startswith(_EC_NS),
+            with_comments=method.value.endswith("#WithComments"),
+            inclusive_ns_prefixes=prefixes,
+        )
+    )
+
+
+LARGE_TEXT = 1024 * 1024
+"""Text nodes longer than this (attachments' base64) are canonicalized outside libxml2."""
+_SLICE = 1024 * 1024
+
+
+def _escaped_text(text: str) -> str:
+    """A text node as c14n writes it (XML-C14N 1.0 section 2.3; exclusive c14n alike)."""
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
+    )
+
+
+def _canonical_file(
+    root: Element, method: CanonicalizationMethod, prefixes: Any, digest: DigestAlgorithm
+) -> tuple[IO[bytes], bytes]:
+    """The c14n of `root`'s document in an anonymous temporary file, and its digest.
+
+    libxml2's c14n holds two more copies of a text node in its buffers on the way out
+    (measured: a 40 MB attachment costs 80 MB more), so each large text node is taken out
+    of the tree (which is the caller's to give up) and left as a unique marker; the small
+    remainder is canonicalized by libxml2, and each text is spliced back in where its
+    marker came out, escaped as c14n escapes text, slice by slice.
+    """
+    marker = f"c14n-{uuid.uuid4().hex}-"
+    texts: list[str | None] = []
+    for node in root.iter():
+        for place in ("text", "tail") if isinstance(node.tag, str) else ("tail",):
+            value = getattr(node, place)
+            if value is not None and len(value) > LARGE_TEXT:
+                setattr(node, place, f"{marker}{len(texts)}.")
+                texts.append(value)
+            del value
+    remainder = c14n(root, method, prefixes)
+    hasher = hashes.Hash(digest_algorithm_implementations[digest]())
+    file = tempfile.TemporaryFile()
+
+    def write(octets: bytes) -> None:
+        hasher.update(octets)
+        file.write(octets)
+
+    try:
+        pieces = re.split(rb"%s(\d+)\." % re.escape(marker.encode()), remainder)
+        for position, piece in enumerate(pieces):
+            if position % 2 == 0:
+                write(piece)
+                continue
+            index = int(piece)
+            text, texts[index] = texts[index], None  # each marker comes out once
+            if text is None:
+                raise InvalidInput("a text node's marker came out of c14n twice")
+            for start in range(0, len(text), _SLICE):
+                write(_escaped_text(text[start : start + _SLICE]).encode())
+            del text
+        if any(text is not None for text in texts):
+            raise InvalidInput("a text node's marker did not come out of c14n")
+    except BaseException:
+        file.close()
+        raise
+    return file, hasher.finalize()
+
+
+class _StreamingVerifier(XMLVerifier):
+    """signxml's verifier without its copies of the document.
+
+    signxml serializes and re-parses the whole document three times to check a Reference
+    (a copy of the root, a copy of the payload, the signed XML), and then holds the
+    canonical octets too: about six times the document in memory at once. For the one
+    Reference form `inspect_signature` admits (URI="", enveloped, then at most one c14n),
+    this removes the Signature from the tree the caller handed in (its own parse, not used
+    afterwards), streams the canonical octets into the digest and a temporary file, and
+    leaves the signed tree to be parsed from that file once the received tree is gone.
+    Everything else (SignedInfo, the key, the algorithms, the certificate) is signxml's.
+    """
+
+    signed: SignedOctets | None = None
+
+    def get_root(self, data: Any) -> Element:
+        if isinstance(data, bytes | str):
+            parent: Any = super()  # signxml's helpers carry no types
+            return parent.get_root(data)
+        return data  # the caller's own tree, which the enveloped transform may change
+
+    def _verify_reference(
+        self,
+        reference: Element,
+        index: int,
+        root: Element,
+        uri_resolver: Any,
+        c14n_algorithm: Any,
+        signature: Element,
+        signature_key_used: Any,
+    ) -> VerifyResult:
+        signxml: Any = self  # its helpers carry no types
+        if reference.get("URI") != "":
+            raise InvalidInput('only a Reference with URI="" is verified here')
+        transforms = signxml._find(reference, "Transforms", require=False)
+        algorithms = [] if transforms is None else signxml._findall(transforms, "Transform")
+        method = self.config.default_reference_c14n_method
+        prefixes = None
+        enveloped = False
+        for transform in algorithms:
+            algorithm = transform.get("Algorithm")
+            if algorithm == ENVELOPED:
+                enveloped = True
+                continue
+            method = CanonicalizationMethod(algorithm)
+            prefixes = signxml._get_inclusive_ns_prefixes(transform)
+        if not enveloped:
+            raise InvalidInput("only an enveloped signature is verified here")
+        if any(
+            isinstance(node, etree._ProcessingInstruction)
+            for node in [*root.itersiblings(preceding=True), *root.itersiblings()]
+        ):
+            raise InvalidInput("processing instructions beside the root element")
+        digest_algorithm = DigestAlgorithm(
+            signxml._find(reference, "DigestMethod").get("Algorithm")
+        )
+        signxml.check_digest_alg_expected(digest_algorithm)
+        expected = base64.b64decode(signxml._find(reference, "DigestValue").text)
+        remove_signature: Any = _remove_sig
+        remove_signature(signxml._get_signature(root))
+        # With the PIs beside the root refused and comments never signed, the document's
+        # c14n is exactly the root element's.
+        file, digest = _canonical_file(root, method, prefixes, digest_algorithm)
+        if digest != expected:
+            file.close()
+            raise InvalidDigest(f'Digest mismatch for reference {index} (URI="")')
+        self.signed = SignedOctets(file, method, prefixes)
+        return VerifyResult(b"", None, signature, signature_key=b"")
+
+
 def verify_pinned(
-    data: bytes,
+    data: bytes | Element,
     candidates: Sequence[x509.Certificate],
     order: Sequence[int],
     *,
     location: str,
     moment: datetime,
     allow_sha1: bool,
-) -> tuple[VerifyResult, int] | None:
+) -> tuple[SignedOctets, int] | None:
     """Verify with each pinned candidate in `order` until one verifies the SignatureValue.
-    Returns signxml's result and the candidate's index, or None when none does. A digest
-    mismatch under a matching key is final (the document changed after signing)."""
+    Returns the signed octets and the candidate's index, or None when none does. A digest
+    mismatch under a matching key is final (the document changed after signing).
+
+    `data` is the document's bytes or a tree the caller parsed and gives up: its Signature
+    is removed once the SignedInfo verifies (the enveloped transform)."""
     config = _config(location, moment, allow_sha1=allow_sha1)
     for index in order:
+        verifier = _StreamingVerifier()
         try:
-            result = XMLVerifier().verify(
-                data,
-                x509_cert=candidates[index],
-                expect_config=config,
-                parser=parser(),
-            )
+            try:
+                verifier.verify(
+                    data, x509_cert=candidates[index], expect_config=config, parser=parser()
+                )
+            except BaseException:
+                if verifier.signed is not None:
+                    verifier.signed.close()
+                raise
         except InvalidDigest as exc:
             raise SignatureError(
                 ErrorCode.INVALID_SIGNATURE,
@@ -338,9 +531,9 @@ def verify_pinned(
             raise SignatureError(
                 ErrorCode.INVALID_SIGNATURE, f"{type(exc).__name__}: {exc}"
             ) from exc
-        if not isinstance(result, VerifyResult) or result.signed_xml is None:
-            raise SignatureError(ErrorCode.INVALID_SIGNATURE, "the signed content is not XML")
-        return result, index
+        if verifier.signed is None:  # pragma: no cover - signxml checked the one Reference
+            raise SignatureError(ErrorCode.INVALID_SIGNATURE, "no Reference was verified")
+        return verifier.signed, index
     return None
 
 

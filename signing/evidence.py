@@ -98,7 +98,7 @@ class EvidenceRecord:
     @classmethod
     def for_document(
         cls,
-        original: bytes,
+        original: bytes | tuple[str, int],
         *,
         kind: EvidenceKind,
         document_id: str,
@@ -108,7 +108,13 @@ class EvidenceRecord:
         verified: VerifiedEnvelope | None,
         audit_position: int | None = None,
     ) -> EvidenceRecord:
-        """A record over the stored `original` bytes; `verified=None` means unsigned by policy."""
+        """A record over the stored `original` bytes, or their (SHA-256 hex, size) when they
+        are in a file rather than in memory; `verified=None` means unsigned by policy."""
+        sha256, size = (
+            (hashlib.sha256(original).hexdigest(), len(original))
+            if isinstance(original, bytes)
+            else original
+        )
         signature = (
             None
             if verified is None
@@ -124,8 +130,8 @@ class EvidenceRecord:
             sender=sender,
             recipients=tuple(recipients),
             time=as_utc(time),
-            original_sha256=hashlib.sha256(original).hexdigest(),
-            original_size=len(original),
+            original_sha256=sha256,
+            original_size=size,
             verification=Verification.UNSIGNED_BY_POLICY
             if verified is None
             else Verification.VERIFIED,
@@ -245,7 +251,8 @@ def _verify(
         raise SignatureError(
             ErrorCode.INVALID_SIGNATURE, "the record does not verify with the axis certificate"
         )
-    record = _read(found[0].signed_xml)
+    with found[0] as signed:
+        record = _read(signed.tree())
     if at is None and record.time != moment:
         raise SignatureError(ErrorCode.INVALID_SIGNATURE, "the signed time differs")
     if original is not None and not record.describes(original):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from cryptography import x509
 
@@ -26,6 +27,7 @@ from signing.certificates import (
 )
 from signing.dsig import (
     SignatureSummary,
+    SignedOctets,
     algorithm_name,
     inspect_signature,
     method_named,
@@ -126,8 +128,8 @@ class VerifiedEnvelope:
     signed_xml: Element
     """The document as signed (the Signature left out), re-parsed from the digested octets.
     Read every field from here, never from the received tree."""
-    signed_bytes: bytes
-    """The canonical octets that were digested."""
+    signed: SignedOctets
+    """How those octets were canonicalized (they are not kept: see `signed_bytes`)."""
     certificate: RegisteredCertificate
     fingerprint: str
     """SHA-256 fingerprint (hex) of the registered certificate that verified."""
@@ -141,16 +143,24 @@ class VerifiedEnvelope:
     chain: tuple[x509.Certificate, ...]
     """Leaf to trust root, as checked at the receipt time."""
 
+    @property
+    def signed_bytes(self) -> bytes:
+        """The canonical octets that were digested, made again from `signed_xml` when asked
+        (a document-sized copy nobody on the receiving path needs)."""
+        return self.signed.canonical(self.signed_xml)
+
 
 def verify_envelope(
-    data: bytes,
+    data: bytes | Path,
     *,
     certificates: Sequence[RegisteredCertificate],
     trust: TrustStore,
     receipt_time: datetime,
     allow_sha1: bool = False,
 ) -> VerifiedEnvelope:
-    """Verify the sender's signature on an edXML envelope; SignatureError on any refusal.
+    """Verify the sender's signature on an edXML envelope (its bytes, or the file holding
+    them: then the document is never in memory but as one parsed tree at a time);
+    SignatureError on any refusal.
 
     `certificates` are the sender agency's registered certificates (all of them: those valid
     at `receipt_time` are tried, the one KeyInfo names first). `allow_sha1` is the per-agency
@@ -174,7 +184,7 @@ def verify_envelope(
 
 
 def _verify(
-    data: bytes,
+    data: bytes | Path,
     *,
     certificates: Sequence[RegisteredCertificate],
     trust: TrustStore,
@@ -200,25 +210,30 @@ def _verify(
         )
     candidates = [registered.certificate for registered in usable]
     found = verify_pinned(
-        data,
+        root,
         candidates,
         order_candidates(candidates, summary, [registered.der for registered in usable]),
         location=SIGNATURE_LOCATION,
         moment=receipt_time,
         allow_sha1=allow_sha1,
     )
+    # The received tree is done with: let it go before the signed one is parsed, so that
+    # the two are never in memory together.
+    del root, header, signature
     if found is None:
         raise _hinted_reason(certificates, summary, receipt_time) or SignatureError(
             ErrorCode.INVALID_SIGNATURE,
             f"the SignatureValue does not verify with any of the {len(usable)} registered "
             f"certificate(s) valid at {receipt_time.isoformat()}",
         )
-    result, index = found
+    signed, index = found
+    with signed:
+        signed_xml = signed.tree()
     registered = usable[index]
     chain = check_certificate(registered, trust, receipt_time)
     return VerifiedEnvelope(
-        signed_xml=result.signed_xml,
-        signed_bytes=result.signed_data,
+        signed_xml=signed_xml,
+        signed=signed,
         certificate=registered,
         fingerprint=registered.fingerprint,
         algorithm=algorithm_name(summary.signature_method),

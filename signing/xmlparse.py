@@ -7,7 +7,8 @@ package strictly typed whether or not stubs are installed later.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from lxml import etree as _etree  # type: ignore[import-untyped, unused-ignore]
 
@@ -42,13 +43,17 @@ def parser() -> Any:
     return current
 
 
-def parse(data: bytes) -> Element:
-    """The document element of `data`; SignatureError("malformed") for anything that is not
+def parse(data: bytes | Path | IO[bytes]) -> Element:
+    """The document element of `data` (bytes, or a file or its path, read as libxml2 goes:
+    no copy of the bytes in memory); SignatureError("malformed") for anything that is not
     plain well-formed XML (DTDs and entities included)."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise SignatureError(ErrorCode.MALFORMED, "expected the document as bytes")
     try:
-        root = etree.fromstring(bytes(data), parser=parser())
+        if isinstance(data, bytes | bytearray | memoryview):
+            root = etree.fromstring(bytes(data), parser=parser())
+        elif isinstance(data, Path) or hasattr(data, "read"):
+            root = etree.parse(data if hasattr(data, "read") else str(data), parser()).getroot()
+        else:
+            raise SignatureError(ErrorCode.MALFORMED, "expected the document as bytes")
     except etree.XMLSyntaxError as exc:
         raise SignatureError(ErrorCode.MALFORMED, f"not well-formed XML: {exc}") from exc
     except (ValueError, etree.LxmlError) as exc:

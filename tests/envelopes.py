@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import random
 from pathlib import Path
 
 from lxml import etree
@@ -65,3 +67,12 @@ def status(sender: str, document_sender: str, document_id: str, code: str) -> by
     response_for.find(_q("DocumentId")).text = document_id  # type: ignore[union-attr]
     header.find(_q("StatusCode")).text = code  # type: ignore[union-attr]
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def with_attachment(envelope: bytes, size: int, seed: int = 0) -> bytes:
+    """`envelope` (one of the above, unsigned) whose one attachment is `size` random bytes,
+    base64 in 76-character lines as agency software writes it."""
+    encoded = base64.encodebytes(random.Random(seed).randbytes(size))
+    start = envelope.index(b">", envelope.index(b"<edXML:ContentTransferEncoded")) + 1
+    end = envelope.index(b"</edXML:ContentTransferEncoded>")
+    return envelope[:start] + encoded + envelope[end:]

@@ -11,10 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
-from starlette.datastructures import UploadFile
-from starlette.types import Message
 
 from axis.api.auth import current_principal, require
+from axis.api.bodies import read_envelope, received_body
 from axis.api.params import CursorText, Moment, Text, decode_cursor, encode_cursor
 from axis.audit.bundle import b64
 from axis.audit.proofs import logged_acceptance
@@ -28,6 +27,7 @@ from axis.pipeline.ingest import (
 )
 from axis.problem import Problem
 from axis.rate_limit import RateLimiter
+from axis.storage.blobs import Spool
 from axis.storage.models import Delivery, Document, DocumentRecipient, Role, Status
 from schemas.edxml.models import EnvelopeWarning
 from schemas.events import DocumentRejected, Rejection, StatusRejected
@@ -116,44 +116,6 @@ class DocumentPage(BaseModel):
     next_cursor: str | None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it passes `limit` (never buffered whole)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> Problem:
-    return Problem(413, "too_large", "Envelope too large", f"the body is larger than {limit} bytes")
-
-
-async def _envelope_bytes(request: Request) -> bytes:
-    """The edXML bytes of a raw XML body, or of the one file of a multipart upload."""
-    limit = request.app.state.ingest.limits.max_body_bytes
-    multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
-    # Multipart framing adds a little around the file, which the parser bounds again.
-    body = await read_body(request, limit + 64 * 1024 if multipart else limit)
-    if not multipart:
-        return body
-
-    async def replay() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-    files = [value for value in form.values() if isinstance(value, UploadFile)]
-    if not files:
-        raise Problem(400, "no_file", "No envelope", "the multipart upload holds no file part")
-    return await files[0].read()
-
-
 def _rate_limit(request: Request, principal: Principal) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.acquire(principal.agency_code or principal.token_id)
@@ -175,19 +137,22 @@ async def _enough_disk_space(request: Request, _: Agency) -> None:
 async def _send(
     request: Request,
     principal: Principal,
-    ingest_message: Callable[[Ingest, str, bytes], Awaitable[Accepted]],
+    ingest_message: Callable[[Ingest, str, Spool], Awaitable[Accepted]],
     rejected: type[Rejection],
 ) -> JSONResponse:
-    """Rate limit, read the envelope, run it through the pipeline, answer 202 or 200."""
+    """Rate limit, read the envelope (within the in-flight budget, into a file), run it
+    through the pipeline, answer 202 or 200."""
     _rate_limit(request, principal)
     ingest: Ingest = request.app.state.ingest
     assert principal.agency_code is not None
-    try:
-        body = await _envelope_bytes(request)
-    except Problem as problem:
-        await record_rejection(ingest, rejected, principal.agency_code, None, problem)
-        raise
-    accepted = await ingest_message(ingest, principal.agency_code, body)
+    limit = ingest.limits.max_body_bytes
+    async with received_body(request, limit) as body:
+        try:
+            await read_envelope(request, body, limit)
+        except Problem as problem:
+            await record_rejection(ingest, rejected, principal.agency_code, None, problem)
+            raise
+        accepted = await ingest_message(ingest, principal.agency_code, body)
     receipt_url = str(request.url_for("read_receipt", document_id=accepted.id))
     answer = AcceptedAnswer(
         document_id=accepted.id,

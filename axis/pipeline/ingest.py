@@ -9,11 +9,15 @@
 Ids are derived from what identifies a message (sender + DocumentId for a document, sender +
 bytes for a status), so a client's retry after any failure lands on the same id and every
 effect downstream stays idempotent.
+
+Memory: the body arrives in a `Spool` (a file in the blob store, hashed as it came) and is
+parsed and verified from there, one tree at a time, in a thread; the accepted bytes are that
+file renamed into place. A document costs about twice its size at its peak, not once per copy.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -32,7 +36,7 @@ from axis.events import Event, event_message, publish_event
 from axis.messages import DocumentAccepted, StatusAccepted, bus_message
 from axis.pipeline.rejection import envelope_problem, signature_problem
 from axis.problem import Problem
-from axis.storage.blobs import BlobStore
+from axis.storage.blobs import BlobStore, Spool
 from axis.storage.models import (
     Agency,
     AgencyCertificate,
@@ -90,7 +94,7 @@ class Accepted:
 
 
 async def ingest_document(
-    ingest: Ingest, agency_code: str, body: bytes, transport: Transport = "bearer"
+    ingest: Ingest, agency_code: str, body: Spool, transport: Transport = "bearer"
 ) -> Accepted:
     """Accept a document sent by `agency_code`, or raise `Problem` (and record why)."""
     return await _recording_rejections(
@@ -100,7 +104,7 @@ async def ingest_document(
 
 
 async def ingest_status(
-    ingest: Ingest, agency_code: str, body: bytes, transport: Transport = "bearer"
+    ingest: Ingest, agency_code: str, body: Spool, transport: Transport = "bearer"
 ) -> Accepted:
     """Accept a status message sent by `agency_code`, or raise `Problem` (and record why)."""
     return await _recording_rejections(
@@ -114,7 +118,7 @@ async def _recording_rejections(
     ingest: Ingest,
     rejected: type[Rejection],
     agency_code: str,
-    body: bytes,
+    body: Spool,
     transport: Transport,
 ) -> Accepted:
     try:
@@ -125,10 +129,10 @@ async def _recording_rejections(
 
 
 async def _ingest_document(
-    ingest: Ingest, agency_code: str, body: bytes, transport: Transport
+    ingest: Ingest, agency_code: str, body: Spool, transport: Transport
 ) -> Accepted:
     received_at = utcnow()
-    envelope = _parse(ingest, body)
+    envelope = await asyncio.to_thread(_parse, ingest, body)
     if not isinstance(envelope, DocumentEnvelope):
         raise Problem(
             422,
@@ -136,7 +140,7 @@ async def _ingest_document(
             "Not a document",
             "this is a status message: send it to /v1/statuses",
         )
-    digest = hashlib.sha256(body).hexdigest()
+    digest = body.sha256
     async with ingest.sessions() as session:
         sender = await _sender(session, agency_code, envelope.sender_id)
         await _check_recipients(session, envelope.recipient_ids)
@@ -146,8 +150,9 @@ async def _ingest_document(
         if repeat is not None:
             return repeat  # the very bytes this axis verified and accepted before
         certificates = await _certificates(session, agency_code)
-    verified = _verify(body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1)
-    signed = _signed_model(ingest, verified)
+    verified, signed = await asyncio.to_thread(
+        _verified_model, body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1
+    )
     if not isinstance(signed, DocumentEnvelope):  # pragma: no cover - the signed tree is it
         raise Problem(422, "not_a_document", "Not a document", "the signed content changed")
     _check_claim(agency_code, signed.sender_id)
@@ -177,7 +182,7 @@ async def _ingest_document(
         sender_code=agency_code,
         edxml_document_id=signed.document_id,
         content_sha256=digest,
-        size_bytes=len(body),
+        size_bytes=body.size,
         business_doc_type=business_doc_type,
         changes_document_id=changes_document_id,
         certificate_fingerprint=verified.fingerprint,
@@ -200,7 +205,7 @@ async def _ingest_document(
         received_at=received_at,
     )
     actor = f"agency:{agency_code}"
-    received = events.DocumentReceived(sha256=digest, size=len(body), transport=transport)
+    received = events.DocumentReceived(sha256=digest, size=body.size, transport=transport)
     signature = events.DocumentVerified(
         certificate=verified.fingerprint, algorithm=verified.algorithm
     )
@@ -229,10 +234,10 @@ async def _ingest_document(
 
 
 async def _ingest_status(
-    ingest: Ingest, agency_code: str, body: bytes, transport: Transport
+    ingest: Ingest, agency_code: str, body: Spool, transport: Transport
 ) -> Accepted:
     received_at = utcnow()
-    envelope = _parse(ingest, body)
+    envelope = await asyncio.to_thread(_parse, ingest, body)
     if not isinstance(envelope, StatusMessage):
         raise Problem(
             422,
@@ -247,8 +252,9 @@ async def _ingest_status(
 
     verified: VerifiedEnvelope | None = None
     if envelope.signature is SignatureForm.XMLDSIG or not sender.unsigned_statuses:
-        verified = _verify(body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1)
-        signed = _signed_model(ingest, verified)
+        verified, signed = await asyncio.to_thread(
+            _verified_model, body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1
+        )
         if not isinstance(signed, StatusMessage):  # pragma: no cover - the signed tree is it
             raise Problem(422, "not_a_status", "Not a status", "the signed content changed")
         _check_claim(agency_code, signed.sender_id)
@@ -256,7 +262,7 @@ async def _ingest_status(
     async with ingest.sessions() as session:
         document, recipients = await _answered_document(session, envelope, agency_code)
 
-    digest = hashlib.sha256(body).hexdigest()
+    digest = body.sha256
     status_id = str(uuid.uuid5(ID_NAMESPACE, f"status\n{agency_code}\n{digest}"))
     async with ingest.sessions() as session:
         existing = await session.get(Status, status_id)
@@ -272,7 +278,7 @@ async def _ingest_status(
         sender_code=agency_code,
         status_code=envelope.status_code.value,
         content_sha256=digest,
-        size_bytes=len(body),
+        size_bytes=body.size,
         certificate_fingerprint=verified.fingerprint if verified else None,
         receipt_sha256=receipt_sha256,
         transit_sha256=transit_sha256,
@@ -319,20 +325,21 @@ async def _ingest_status(
 
 async def _store_with_evidence(
     ingest: Ingest,
-    body: bytes,
+    body: Spool,
     record_id: str,
     sender: str,
     recipients: list[str],
     received_at: datetime,
     verified: VerifiedEnvelope | None,
 ) -> tuple[str, str]:
-    """Store the original bytes and the axis's signed receipt (for the sender) and transit
-    record (travelling with the bytes to the recipients); their blob keys."""
-    await ingest.blobs.put(body)
+    """Store the original bytes (the received file, renamed into place) and the axis's signed
+    receipt (for the sender) and transit record (travelling with the bytes to the
+    recipients); their blob keys."""
+    await body.keep()
     keys = []
     for kind in (EvidenceKind.RECEIPT, EvidenceKind.TRANSIT):
         record = EvidenceRecord.for_document(
-            body,
+            (body.sha256, body.size),
             kind=kind,
             document_id=record_id,
             sender=sender,
@@ -349,9 +356,11 @@ def _document_uuid(agency_code: str, edxml_document_id: str) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, f"document\n{agency_code}\n{edxml_document_id}"))
 
 
-def _parse(ingest: Ingest, body: bytes) -> DocumentEnvelope | StatusMessage:
+def _parse(ingest: Ingest, body: Spool) -> DocumentEnvelope | StatusMessage:
     try:
-        return parse_envelope(body, ingest.limits, legacy_organ_codes=ingest.legacy_organ_codes)
+        return parse_envelope(
+            body.path, ingest.limits, legacy_organ_codes=ingest.legacy_organ_codes
+        )
     except EnvelopeError as error:
         raise envelope_problem(error) from error
 
@@ -422,8 +431,22 @@ async def _certificates(session: AsyncSession, agency_code: str) -> list[Registe
     ]
 
 
+def _verified_model(
+    body: Spool,
+    certificates: list[RegisteredCertificate],
+    ingest: Ingest,
+    received_at: datetime,
+    *,
+    allow_sha1: bool,
+) -> tuple[VerifiedEnvelope, DocumentEnvelope | StatusMessage]:
+    """Verify the signature and read the envelope again from what it covers (in a thread:
+    both take a while for a large document)."""
+    verified = _verify(body, certificates, ingest, received_at, allow_sha1=allow_sha1)
+    return verified, _signed_model(ingest, verified)
+
+
 def _verify(
-    body: bytes,
+    body: Spool,
     certificates: list[RegisteredCertificate],
     ingest: Ingest,
     received_at: datetime,
@@ -439,7 +462,7 @@ def _verify(
         )
     try:
         return verify_envelope(
-            body,
+            body.path,
             certificates=certificates,
             trust=ingest.identity.trust,
             receipt_time=received_at,
@@ -580,7 +603,7 @@ async def record_rejection(
     ingest: Ingest,
     rejected: type[Rejection],
     agency_code: str,
-    body: bytes | None,
+    body: Spool | None,
     rejection: Problem,
     transport: Transport = "bearer",
 ) -> None:
@@ -591,8 +614,8 @@ async def record_rejection(
         status=rejection.status,
         detail=rejection.detail[:500],
         transport=transport,
-        sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
-        size=len(body) if body is not None else None,
+        sha256=body.sha256 if body is not None else None,
+        size=body.size if body is not None else None,
     )
     event = Event.of(payload, actor=f"agency:{agency_code}", agency_code=agency_code)
     try:

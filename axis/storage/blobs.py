@@ -6,20 +6,28 @@ under its name only once it is complete and on disk: bytes go to a temporary fil
 same directory, are fsynced, renamed into place atomically, and the directory is fsynced.
 A crash leaves at most a `.tmp-*` file, never a partial blob; `remove_stale_temp_files`
 sweeps those up. Writing the same bytes twice is harmless (same name, same content).
+
+A received document is not written twice: it arrives into a `Spool` (a temporary file in
+the store's root, hashed and counted as the bytes come), is parsed and verified from
+there, and, once accepted, is renamed into place under its hash (`Spool.keep`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
+import tempfile
 import time
 from pathlib import Path
+from types import TracebackType
 
 from schemas.files import fsync_directory, write_atomically
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".tmp-"
+_HASH_CHUNK = 1024 * 1024
 
 
 class BlobError(Exception):
@@ -76,6 +84,11 @@ class BlobStore:
         validate_blob_id(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
+    def spool(self) -> Spool:
+        """A new temporary file in the store for bytes that arrive piece by piece."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return Spool(self)
+
     async def put(self, data: bytes) -> str:
         """Store `data` durably and return its SHA-256 hex id."""
         return await asyncio.to_thread(self.put_sync, data)
@@ -123,7 +136,8 @@ class BlobStore:
         """Blocking `remove_stale_temp_files`."""
         cutoff = time.time() - older_than_seconds
         removed = 0
-        for temp in self.root.glob(f"??/??/{TEMP_PREFIX}*"):
+        temporaries = [*self.root.glob(f"{TEMP_PREFIX}*"), *self.root.glob(f"??/??/{TEMP_PREFIX}*")]
+        for temp in temporaries:
             try:
                 if temp.stat().st_mtime < cutoff:
                     temp.unlink()
@@ -134,10 +148,15 @@ class BlobStore:
 
     @staticmethod
     def _holds(path: Path, sha256: str) -> bool:
+        """Whether `path` holds bytes hashing to `sha256` (read in slices: blobs are large)."""
+        digest = hashlib.sha256()
         try:
-            return sha256_hex(path.read_bytes()) == sha256
+            with path.open("rb") as file:
+                while chunk := file.read(_HASH_CHUNK):
+                    digest.update(chunk)
         except FileNotFoundError:
             return False
+        return digest.hexdigest() == sha256
 
     def _make_dirs(self, shard: Path) -> None:
         """Create `root/ab/cd`, fsyncing each parent that gains a new entry."""
@@ -151,3 +170,75 @@ class BlobStore:
         shard.mkdir(parents=True, exist_ok=True)
         for created in reversed(missing):
             fsync_directory(created.parent)
+
+
+class Spool:
+    """Bytes on their way into the store: written to a temporary file in its root as they
+    arrive, hashed and counted on the way, then kept under their hash or discarded.
+
+    Used as a context manager, so that whatever is not kept is removed. Writes are small and
+    go to the page cache; `keep` (fsync and rename) runs in a thread.
+    """
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        fd, name = tempfile.mkstemp(dir=store.root, prefix=TEMP_PREFIX)
+        os.fchmod(fd, 0o600)  # other agencies' official documents
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.kept = False
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._digest.update(chunk)
+        self.size += len(chunk)
+
+    def close(self) -> None:
+        """No more bytes: the file is complete and can be read (`path`)."""
+        self._file.close()
+
+    @property
+    def sha256(self) -> str:
+        """The blob id of the bytes written so far."""
+        return self._digest.hexdigest()
+
+    async def keep(self) -> str:
+        """Make the bytes a durable blob under their hash and return it."""
+        return await asyncio.to_thread(self.keep_sync)
+
+    def keep_sync(self) -> str:
+        """Blocking `keep`: fsync, rename into place, fsync the folder. The same bytes
+        already stored (a retry) are left as they are."""
+        sha256 = self.sha256
+        final = self.store.path_for(sha256)
+        if not self.kept:
+            self.close()
+            if self.store._holds(final, sha256):
+                self.path.unlink(missing_ok=True)
+            else:
+                with self.path.open("rb") as file:
+                    os.fsync(file.fileno())
+                self.store._make_dirs(final.parent)
+                os.replace(self.path, final)
+                fsync_directory(final.parent)
+            self.kept = True
+        return sha256
+
+    def discard(self) -> None:
+        """Remove the temporary file unless the bytes were kept."""
+        self.close()
+        if not self.kept:
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.discard()

@@ -5,7 +5,6 @@ inbox and its acknowledgement, `getAgenciesList` onto the registry's directory."
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -15,7 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 
-from axis.api.documents import read_body
+from axis.api.bodies import read_body, received_body
 from axis.api.inbox import acknowledge_delivery, own_delivery
 from axis.bus import BusError
 from axis.config import Settings
@@ -149,24 +148,26 @@ async def _send_edoc(request: Request, caller: VdxpCaller) -> Response:
     request.app.state.disk_space.check()
     kind = _message_type(caller, "edoc")
     rejected = StatusRejected if kind == "status" else DocumentRejected
-    try:
-        body = await read_body(request, ingest.limits.max_body_bytes)
-        _check_hash_file(caller, body)
-    except Problem as problem:
-        await record_rejection(ingest, rejected, caller.agency_code, None, problem, "vdxp-hmac")
-        raise
     send = ingest_status if kind == "status" else ingest_document
-    accepted = await send(ingest, caller.agency_code, body, "vdxp-hmac")
+    limit = ingest.limits.max_body_bytes
+    async with received_body(request, limit) as body:
+        try:
+            await read_body(request, body, limit)
+            _check_hash_file(caller, body.sha256)
+        except Problem as problem:
+            await record_rejection(ingest, rejected, caller.agency_code, None, problem, "vdxp-hmac")
+            raise
+        accepted = await send(ingest, caller.agency_code, body, "vdxp-hmac")
     return success(DocId=accepted.id)
 
 
-def _check_hash_file(caller: VdxpCaller, body: bytes) -> None:
+def _check_hash_file(caller: VdxpCaller, sha256: str) -> None:
     """The SDK signs the file's SHA-256 as `hash-file`, each byte in hex without its leading
     zero (`Integer.toHexString`); a zero-padded digest is accepted too."""
     sent = caller.param("hash-file").lower()
     if not sent:
         return
-    digest = hashlib.sha256(body).digest()
+    digest = bytes.fromhex(sha256)
     if sent not in (digest.hex(), "".join(format(byte, "x") for byte in digest)):
         raise Problem(
             400, "hash_file_mismatch", "Body changed",

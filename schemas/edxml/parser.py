@@ -12,6 +12,7 @@ again (bounds, schema, rules) without trusting anything outside it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from schemas.edxml.errors import EnvelopeError
@@ -23,9 +24,10 @@ from schemas.edxml.validate import message_kind, validate
 
 
 def parse_envelope(
-    data: bytes, limits: EnvelopeLimits, *, legacy_organ_codes: bool = True
+    data: bytes | Path, limits: EnvelopeLimits, *, legacy_organ_codes: bool = True
 ) -> DocumentEnvelope | StatusMessage:
-    """Parse, validate and model one received edXML envelope.
+    """Parse, validate and model one received edXML envelope (its bytes, or the file
+    holding them: then the bytes and the tree are never in memory together).
 
     Raises EnvelopeError (and nothing else) for any rejected input. With
     `legacy_organ_codes` the older 3-part organisation codes (28.22.H17) are accepted too.

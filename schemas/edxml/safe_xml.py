@@ -23,6 +23,9 @@ depth, name length) is bounded more tightly by steps 1 and 3 before libxml2 runs
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
 from typing import NoReturn
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
@@ -51,21 +54,38 @@ _SHORTEST_ATTRIBUTE = 5  # ` a=""`
 _DTD_DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY", b"<!ELEMENT", b"<!ATTLIST", b"<!NOTATION")
 
 
-def parse_xml(data: bytes, limits: EnvelopeLimits) -> etree._Element:
-    """Parse `data` into an lxml root element, or raise EnvelopeError.
+def parse_xml(data: bytes | Path, limits: EnvelopeLimits) -> etree._Element:
+    """Parse `data` (bytes, or the file holding them) into an lxml root element, or raise
+    EnvelopeError.
 
     The tree keeps comments and whitespace exactly as received (a signature verifier may
-    need them); nothing is resolved, fetched or included.
+    need them); nothing is resolved, fetched or included. From a file, the bytes are read
+    for the checks and let go before libxml2 reads the file again in chunks, so the bytes
+    and the tree are never in memory together.
     """
+    if isinstance(data, Path):
+        _check_size(data.stat().st_size, limits)
+        _check_bytes(data.read_bytes(), limits)
+        with data.open("rb") as file:
+            return _parse_bounded(iter(partial(file.read, FEED_CHUNK), b""), limits)
     data = bytes(data)
-    if len(data) > limits.max_body_bytes:
+    _check_size(len(data), limits)
+    _check_bytes(data, limits)
+    return _parse_bounded(
+        (data[start : start + FEED_CHUNK] for start in range(0, len(data), FEED_CHUNK)), limits
+    )
+
+
+def _check_size(size: int, limits: EnvelopeLimits) -> None:
+    if size > limits.max_body_bytes:
         raise EnvelopeError(
-            "too_large",
-            f"the body is {len(data)} bytes; at most {limits.max_body_bytes} are accepted",
+            "too_large", f"the body is {size} bytes; at most {limits.max_body_bytes} are accepted"
         )
+
+
+def _check_bytes(data: bytes, limits: EnvelopeLimits) -> None:
     check_encoding(data)
     scan_markup(data, limits)
-    return _parse_bounded(data, limits)
 
 
 def check_encoding(data: bytes) -> None:
@@ -225,8 +245,8 @@ def _skip_special(data: bytes, lt: int) -> int:
     return -1
 
 
-def _parse_bounded(data: bytes, limits: EnvelopeLimits) -> etree._Element:
-    """Run libxml2 over the bytes in chunks, counting depth and elements as events arrive."""
+def _parse_bounded(chunks: Iterable[bytes], limits: EnvelopeLimits) -> etree._Element:
+    """Run libxml2 over the chunks, counting depth and elements as events arrive."""
     parser = etree.XMLPullParser(
         events=("start", "end"),
         resolve_entities=False,
@@ -245,8 +265,8 @@ def _parse_bounded(data: bytes, limits: EnvelopeLimits) -> etree._Element:
     # so that the first error reported is this envelope's.
     etree.clear_error_log()
     try:
-        for start in range(0, len(data), FEED_CHUNK):
-            parser.feed(data[start : start + FEED_CHUNK])
+        for chunk in chunks:
+            parser.feed(chunk)
             for event, element in parser.read_events():
                 if event == "end":
                     depth -= 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from lxml import etree
 
 from signing.certificates import RegisteredCertificate, TrustStore
+from signing.dsig import LARGE_TEXT
 from signing.keys import CertifiedKey
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,3 +72,16 @@ class Keys:
     @property
     def trust(self) -> TrustStore:
         return TrustStore([self.ca.certificate])
+
+
+LARGE_TEXT_VALUE = ("Nội dung & <b> > \r; " + "x" * 200) * 6000
+"""Past LARGE_TEXT, with every character c14n escapes and some that are not ASCII."""
+
+
+def with_large_texts(sample: bytes) -> bytes:
+    """The sample with LARGE_TEXT_VALUE as the Subject's text and as its tail."""
+    assert len(LARGE_TEXT_VALUE) > LARGE_TEXT
+    root = etree.fromstring(sample)
+    subject = root.find(".//ed:Subject", namespaces=NS)
+    subject.text = subject.tail = LARGE_TEXT_VALUE
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

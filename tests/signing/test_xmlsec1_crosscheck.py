@@ -11,7 +11,18 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from signing_support import DS, ED, G22, NS, Keys, registered, to_bytes, tree
+from signing_support import (
+    DS,
+    ED,
+    G22,
+    LARGE_TEXT_VALUE,
+    NS,
+    Keys,
+    registered,
+    to_bytes,
+    tree,
+    with_large_texts,
+)
 
 from signing.errors import ErrorCode, SignatureError
 from signing.evidence import EvidenceKind, EvidenceRecord, sign_evidence, verify_evidence
@@ -165,6 +176,22 @@ def test_xmlsec1_signature_without_a_c14n_transform(
         envelope_template(sample, template(METHODS["ec"], transforms=only_enveloped)), keys.ec
     )
     assert verify(signed, keys, keys.ec).fingerprint == keys.ec.fingerprint
+
+
+def test_xmlsec1_large_text_nodes_without_a_c14n_transform(
+    keys: Keys, sample: bytes, xmlsec: Xmlsec1
+) -> None:
+    """Large text nodes (spliced into our c14n outside libxml2) under c14n 1.0, as xmlsec1
+    digests them."""
+    only_enveloped = ("http://www.w3.org/2000/09/xmldsig#enveloped-signature",)
+    signed = xmlsec.sign(
+        envelope_template(
+            with_large_texts(sample), template(METHODS["ec"], transforms=only_enveloped)
+        ),
+        keys.ec,
+    )
+    result = verify(signed, keys, keys.ec)
+    assert result.signed_xml.findtext(".//ed:Subject", namespaces=NS) == LARGE_TEXT_VALUE
 
 
 def test_xmlsec1_legacy_rsa_sha1_needs_the_agency_flag(

@@ -192,3 +192,44 @@ async def test_damaged_blob_is_detected_and_put_repairs_it(tmp_path: Path) -> No
         await store.get(SHA)
     assert await store.put(DATA) == SHA
     assert await store.get(SHA) == DATA
+
+
+async def test_a_spool_becomes_the_blob_by_rename(tmp_path: Path) -> None:
+    """Received bytes are written once: hashed and counted on the way, then renamed into
+    place (0600, like every blob); a repeat of stored bytes leaves the blob as it was."""
+    store = BlobStore(tmp_path / "blobs")
+    with store.spool() as spool:
+        spool.write(DATA[:10])
+        spool.write(DATA[10:])
+        spool.close()
+        assert (spool.sha256, spool.size) == (SHA, len(DATA))
+        received = os.stat(spool.path).st_ino
+        assert await spool.keep() == SHA
+    assert store.path_for(SHA).stat().st_ino == received
+    assert stat.S_IMODE(store.path_for(SHA).stat().st_mode) == 0o600
+    assert await store.get(SHA) == DATA
+    with store.spool() as again:
+        again.write(DATA)
+        assert await again.keep() == SHA
+    assert store.path_for(SHA).stat().st_ino == received
+    assert _all_files(tmp_path / "blobs") == [store.path_for(SHA)]
+
+
+async def test_a_spool_not_kept_leaves_nothing(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    with pytest.raises(RuntimeError), store.spool() as spool:
+        spool.write(DATA)
+        raise RuntimeError("refused")
+    assert _all_files(tmp_path) == []
+    assert not await store.exists(SHA)
+
+
+async def test_spools_a_crash_left_behind_are_swept(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    left = store.spool()
+    left.write(DATA)
+    left.close()
+    os.utime(left.path, (time.time() - 7200, time.time() - 7200))
+    assert left.path.name.startswith(TEMP_PREFIX)
+    assert await store.remove_stale_temp_files() == 1
+    assert _all_files(tmp_path) == []
