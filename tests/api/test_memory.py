@@ -21,9 +21,16 @@ import pytest
 from envelopes import document, with_attachment
 from running_axis import RECIPIENT, SENDER, Axis, start_axis
 
+from axis.app import configured_identity
 from axis.config import Settings
 from axis.credentials import create_token
-from axis.registry import AgencyRecord, CertificateRecord, add_certificate, save_agencies
+from axis.registry import (
+    AgencyRecord,
+    CertificateRecord,
+    RegistryRules,
+    add_certificate,
+    save_agencies,
+)
 from axis.storage.database import create_engine, create_session_factory, migrate
 from axis.storage.models import AgencyLevel, Role
 from signing.devkeys import load_or_create_dev_keys
@@ -64,6 +71,7 @@ async def registered_token(settings: Settings) -> str:
     await migrate(settings.resolved_database_url)
     engine = create_engine(settings.resolved_database_url)
     try:
+        rules = RegistryRules.of(settings, configured_identity(settings))
         async with create_session_factory(engine).begin() as session:
             await save_agencies(
                 session,
@@ -71,10 +79,11 @@ async def registered_token(settings: Settings) -> str:
                     AgencyRecord(code=code, name=code, level=AgencyLevel.PROVINCE)
                     for code in (SENDER, RECIPIENT)
                 ],
+                rules,
             )
             for code in (SENDER, RECIPIENT):
                 pem = certificate_pem(keys.agencies[code].certificate).decode()
-                await add_certificate(session, code, CertificateRecord(pem=pem))
+                await add_certificate(session, code, CertificateRecord(pem=pem), rules)
             _, token = await create_token(session, Role.AGENCY, SENDER)
     finally:
         await engine.dispose()
