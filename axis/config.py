@@ -137,6 +137,30 @@ class Settings(BaseSettings):
         default="Asia/Ho_Chi_Minh",
         description="Time zone of VDXP clients' timestamps (the SDK sends local time, no zone).",
     )
+    json_body_limit_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest JSON request body, in bytes (envelopes have max_body_bytes).",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's headers must arrive within this."
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="A request's whole body must arrive within this."
+    )
+    agency_max_in_flight: int = Field(
+        default=4, ge=1, description="Requests of one agency (or token) handled at once."
+    )
+    admission_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a request over its agency's allowance waits before a 429.",
+    )
+    refusal_summary_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Flood-type refusals are summarised in the audit log this often.",
+    )
 
     @classmethod
     def settings_customise_sources(

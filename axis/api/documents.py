@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from axis.api.auth import current_principal, require
+from axis.api.front_door import FrontDoorRoute
 from axis.audit.bundle import b64
 from axis.audit.proofs import logged_acceptance
 from axis.credentials import Principal
@@ -28,12 +29,11 @@ from axis.pipeline.ingest import (
     record_rejection,
 )
 from axis.problem import Problem
-from axis.rate_limit import RateLimiter
 from axis.storage.models import Delivery, Document, DocumentRecipient, Role, Status
 from schemas.edxml.models import EnvelopeWarning
 from schemas.events import DocumentRejected, Rejection, StatusRejected
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], route_class=FrontDoorRoute)
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 
@@ -155,27 +155,13 @@ async def _envelope_bytes(request: Request) -> bytes:
     return await files[0].read()
 
 
-def _rate_limit(request: Request, principal: Principal) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.acquire(principal.agency_code or principal.token_id)
-    if wait:
-        raise Problem(
-            429,
-            "rate_limited",
-            "Too many requests",
-            f"this agency sends faster than its limit; retry in {wait:.1f} s",
-            headers={"Retry-After": RateLimiter.retry_after_header(wait)},
-        )
-
-
 async def _send(
     request: Request,
     principal: Principal,
     ingest_message: Callable[[Ingest, str, bytes], Awaitable[Accepted]],
     rejected: type[Rejection],
 ) -> JSONResponse:
-    """Rate limit, read the envelope, run it through the pipeline, answer 202 or 200."""
-    _rate_limit(request, principal)
+    """Read the envelope, run it through the pipeline, answer 202 or 200."""
     ingest: Ingest = request.app.state.ingest
     assert principal.agency_code is not None
     try:

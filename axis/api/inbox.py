@@ -8,18 +8,19 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.api.auth import require
+from axis.api.front_door import FrontDoorRoute
 from axis.bus import Bus
 from axis.credentials import Principal
 from axis.delivery.lifecycle import AlreadyAcknowledged, Lifecycle
 from axis.problem import Problem
 from axis.storage.models import Delivery, DeliveryState, Role, utcnow
 
-router = APIRouter(tags=["inbox"])
+router = APIRouter(tags=["inbox"], route_class=FrontDoorRoute)
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
 IN_INBOX = (DeliveryState.DELIVERED, DeliveryState.ACKED_DONE, DeliveryState.ACKED_FAIL)
 
@@ -44,7 +45,7 @@ class InboxPage(BaseModel):
 
 class Ack(BaseModel):
     result: Literal["done", "fail"]
-    reason: str = ""
+    reason: Annotated[str, Field(max_length=2000)] = ""
 
 
 def _entry(delivery: Delivery, overdue_before: datetime) -> InboxEntry:
