@@ -78,10 +78,10 @@ class Settings(BaseSettings):
         description="PEM bundle of the CAs agency certificates chain to; default the dev CA.",
     )
     agency_rate_per_second: float = Field(
-        default=50.0, gt=0, description="Sustained requests per second one agency may send."
+        default=20.0, gt=0, description="Sustained requests per second one agency may send."
     )
     agency_rate_burst: int = Field(
-        default=200, ge=1, description="Requests one agency may send in a burst."
+        default=50, ge=1, description="Requests one agency may send in a burst."
     )
     retry_delays_seconds: tuple[float, float, float, float] = Field(
         default=(10.0, 60.0, 300.0, 1800.0),

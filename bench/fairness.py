@@ -1,17 +1,19 @@
 """Fairness between agencies: one agency's latency alone, then while another floods.
 
     python bench/fairness.py [--flood-connections 200] [--duration 20] [--probes 200]
-                             [--probe-interval 0.05] [--env NAME=VALUE ...]
+                             [--probe-interval 0.05] [--probe send|read]
+                             [--env NAME=VALUE ...]
 
 One `axis serve` process on its defaults (embedded bus, SQLite; `--env` adds AXIS_*
 settings, e.g. `--env AXIS_AGENCY_MAX_IN_FLIGHT=8`) and three agencies: A, B and their
-recipient. B sends signed documents one at a time, one every `--probe-interval` s (a
-steady agency), `--probes` of them, and its latency per send is measured: first alone,
-then while A sends signed documents as fast as it can on `--flood-connections` parallel
-connections for `--duration` s, ignoring `Retry-After` (each connection sends again at
-once, whatever the answer). Printed: B's p50/p99 alone and under the flood and their ratio
-(the goal: p99 under twice its value alone), A's answers by status and the API process's
-CPU over the flood. Documents are signed beforehand (signing is the agency's cost).
+recipient. B sends signed documents (`--probe read`: reads its inbox) one at a time, one
+every `--probe-interval` s (a steady agency), `--probes` of them, and its latency is
+measured: first alone, then while A sends signed documents as fast as it can on
+`--flood-connections` parallel connections for `--duration` s, ignoring `Retry-After`
+(each connection sends again at once, whatever the answer). Printed: B's p50/p99 alone
+and under the flood and their ratio (the goal: p99 under twice its value alone), A's
+answers by status and the API process's CPU over the flood. Documents are signed
+beforehand (signing is the agency's cost).
 """
 
 from __future__ import annotations
@@ -54,16 +56,22 @@ def signed(settings: Settings, sender: str, tag: str, count: int) -> list[bytes]
     ]
 
 
-async def probe(base_url: str, token: str, bodies: list[bytes], interval: float) -> list[float]:
-    """B's sends, one at a time, one every `interval` s: the latency of each (s)."""
+async def probe(
+    base_url: str, token: str, bodies: list[bytes], interval: float, reads: bool
+) -> list[float]:
+    """B's sends (or, with `reads`, as many reads of its inbox), one at a time, one every
+    `interval` s: the latency of each (s)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
         for body in bodies:
             started = time.perf_counter()
-            answer = await client.post("/v1/documents", content=body, headers=headers)
+            if reads:
+                answer = await client.get("/v1/inbox", headers=headers)
+            else:
+                answer = await client.post("/v1/documents", content=body, headers=headers)
             took = time.perf_counter() - started
-            if answer.status_code != 202:
+            if answer.status_code != (200 if reads else 202):
                 raise RuntimeError(f"B got {answer.status_code}: {answer.text[:300]}")
             latencies.append(took)
             await asyncio.sleep(max(0.0, interval - took))  # a steady sender's pace
@@ -125,8 +133,10 @@ async def main_async(args: argparse.Namespace) -> None:
         base_url = f"http://127.0.0.1:{port}"
         server = start_server(env, base_url, log=Path(data_dir) / "serve.log")
         try:
-            await probe(base_url, token_b, signed(settings, B, "warm", 10), args.probe_interval)
-            alone = await probe(base_url, token_b, alone_bodies, args.probe_interval)
+            reads = args.probe == "read"
+            warm = signed(settings, B, "warm", 10)
+            await probe(base_url, token_b, warm, args.probe_interval, reads)
+            alone = await probe(base_url, token_b, alone_bodies, args.probe_interval, reads)
             stop = asyncio.Event()
             cpu_before = cpu_seconds(server.pid)
             started = time.perf_counter()
@@ -134,7 +144,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 flood(base_url, token_a, flood_bodies, args.flood_connections, stop)
             )
             await asyncio.sleep(min(2.0, args.duration / 4))  # let the flood build up
-            during = await probe(base_url, token_b, flood_probes, args.probe_interval)
+            during = await probe(base_url, token_b, flood_probes, args.probe_interval, reads)
             await asyncio.sleep(max(0.0, args.duration - (time.perf_counter() - started)))
             stop.set()
             wall = time.perf_counter() - started
@@ -145,6 +155,7 @@ async def main_async(args: argparse.Namespace) -> None:
             server.wait(timeout=30)
     p50_alone, p99_alone = percentiles(alone)
     p50_flood, p99_flood = percentiles(during)
+    print(f"B's probe: {args.probe}")
     print(f"B alone:           p50 {p50_alone:8.1f} ms   p99 {p99_alone:8.1f} ms")
     print(
         f"B while A floods:  p50 {p50_flood:8.1f} ms   p99 {p99_flood:8.1f} ms   "
@@ -163,6 +174,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--probe-interval", type=float, default=0.05)
+    parser.add_argument("--probe", choices=["send", "read"], default="send")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for axis serve")
     asyncio.run(main_async(parser.parse_args()))
 
