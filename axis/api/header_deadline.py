@@ -53,10 +53,15 @@ def with_header_deadline(seconds: float) -> type[H11Protocol]:
             self._header_timer = self.loop.call_later(seconds, self._headers_due)
 
         def _headers_due(self) -> None:
-            """Still waiting for a request's headers (h11 has not seen a whole request)."""
+            """Still waiting for a request's headers (h11 has not seen a whole request):
+            408 to a client that began one; a connection where none began is only closed
+            (as an idle keep-alive is: a client could take a 408 there for the answer to
+            the request it sends next)."""
             if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
                 return
-            self.transport.write(answer)
+            began, _ = self.conn.trailing_data
+            if began:
+                self.transport.write(answer)
             self.transport.close()
 
     return HeaderDeadlineProtocol

@@ -376,3 +376,12 @@ async def test_a_flooding_agency_gets_429_while_another_is_served(served: Served
     assert {a.status_code for a in answers} == {200, 429}
     assert all(int(a.headers["retry-after"]) >= 1 for a in refused)
     assert refused[0].json()["type"] == "urn:edoc-axis:problem:rate_limited"
+
+
+async def test_a_connection_that_sends_nothing_is_closed_without_an_answer(served: Served) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    try:
+        answer = await asyncio.wait_for(reader.read(), SERVED_HEADER_TIMEOUT + 10)
+    finally:
+        writer.close()
+    assert answer == b""
