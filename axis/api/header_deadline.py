@@ -28,7 +28,8 @@ def _timeout_answer(seconds: float) -> bytes:
 
 def with_header_deadline(seconds: float) -> type[H11Protocol]:
     """uvicorn's h11 protocol, with the headers of each request due within `seconds` of the
-    connection opening or the previous response ending."""
+    connection opening or of the request's first byte (an idle kept-alive connection is
+    uvicorn's `timeout_keep_alive`'s)."""
     answer = _timeout_answer(seconds)
 
     class HeaderDeadlineProtocol(H11Protocol):
@@ -36,27 +37,28 @@ def with_header_deadline(seconds: float) -> type[H11Protocol]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._arm()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
             self._header_timer = self.loop.call_later(seconds, self._headers_due)
 
+        def data_received(self, data: bytes) -> None:
+            if self._header_timer is None and self.conn.their_state is h11.IDLE:
+                self._header_timer = self.loop.call_later(seconds, self._headers_due)
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._stop_timer()  # the headers are in
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_timer()
+            super().connection_lost(exc)
+
+        def _stop_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
         def _headers_due(self) -> None:
-            """Still waiting for a request's headers (h11 has not seen a whole request):
-            408 to a client that began one; a connection where none began is only closed
-            (as an idle keep-alive is: a client could take a 408 there for the answer to
-            the request it sends next)."""
+            """Still waiting for a request's headers: 408 to a client that began one; a
+            connection where none began is only closed."""
+            self._header_timer = None
             if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
                 return
             began, _ = self.conn.trailing_data
