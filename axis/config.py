@@ -149,7 +149,9 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="A request's whole body must arrive within this."
     )
     agency_max_in_flight: int = Field(
-        default=4, ge=1, description="Requests of one agency (or token) handled at once."
+        default=1,
+        ge=1,
+        description="Requests of one agency (or token) handled at once (bench/fairness.py).",
     )
     admission_wait_seconds: float = Field(
         default=10.0,

@@ -189,7 +189,7 @@ class Served:
 
 
 SERVED_BODY_TIMEOUT = 5.0
-SERVED_HEADER_TIMEOUT = 2.0
+SERVED_HEADER_TIMEOUT = 5.0  # a busy test process may open a connection well before it writes
 
 
 async def _register(settings: Settings) -> dict[str, str]:
