@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from axis import __version__
 from axis.api import agencies, audit, dead_letters, documents, health, inbox, metrics
+from axis.api.admission import Admission
 from axis.api.openapi import install_openapi
 from axis.api.problems import install_problem_handlers
+from axis.api.refusals import RefusalLog, summarise_forever
 from axis.audit.checkpoints import Checkpointer
 from axis.audit.writer import write_forever
 from axis.bus.factory import create_bus
@@ -54,16 +56,25 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
                 limits=settings.envelope_limits,
                 legacy_organ_codes=settings.legacy_organ_codes,
             )
-            async with every_worker(context, identity) if workers else nullcontext():
+            summaries = summarise_forever(
+                app.state.refusals, context.bus, settings.refusal_summary_seconds
+            )
+            async with (
+                background({"refusal-summaries": summaries}),
+                every_worker(context, identity) if workers else nullcontext(),
+            ):
                 yield
 
     app = FastAPI(title="edoc-axis", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    app.state.rate_limiter = RateLimiter(
-        settings.agency_rate_per_second, settings.agency_rate_burst
+    app.state.admission = Admission(
+        RateLimiter(settings.agency_rate_per_second, settings.agency_rate_burst),
+        settings.agency_max_in_flight,
+        settings.admission_wait_seconds,
     )
     app.state.disk_space = DiskSpace.of(settings)
     app.state.body_budget = ByteBudget(settings.inflight_body_bytes)
+    app.state.refusals = RefusalLog()
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

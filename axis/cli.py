@@ -20,6 +20,7 @@ from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from axis.api.header_deadline import with_header_deadline
 from axis.app import configured_identity, create_app, run_audit_writer, run_worker_process
 from axis.audit.bundle import BundleRangeError, bundle_lines, bundle_range
 from axis.audit.verify import BundleVerifier, Report
@@ -136,6 +137,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        http=with_header_deadline(settings.header_timeout_seconds),
     )
 
 

@@ -79,10 +79,10 @@ class Settings(BaseSettings):
         description="PEM bundle of the CAs agency certificates chain to; default the dev CA.",
     )
     agency_rate_per_second: float = Field(
-        default=50.0, gt=0, description="Sustained requests per second one agency may send."
+        default=20.0, gt=0, description="Sustained requests per second one agency may send."
     )
     agency_rate_burst: int = Field(
-        default=200, ge=1, description="Requests one agency may send in a burst."
+        default=50, ge=1, description="Requests one agency may send in a burst."
     )
     retry_delays_seconds: tuple[float, float, float, float] = Field(
         default=(10.0, 60.0, 300.0, 1800.0),
@@ -167,6 +167,32 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         description="How long a send waits for room in the in-flight budget before its 503.",
+    )
+    json_body_limit_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest JSON request body, in bytes (envelopes have max_body_bytes).",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's headers must arrive within this."
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="A request's whole body must arrive within this."
+    )
+    agency_max_in_flight: int = Field(
+        default=1,
+        ge=1,
+        description="Requests of one agency (or token) handled at once (bench/fairness.py).",
+    )
+    admission_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a request over its agency's allowance waits before a 429.",
+    )
+    refusal_summary_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Flood-type refusals are summarised in the audit log this often.",
     )
 
     @classmethod

@@ -44,6 +44,7 @@ class EventType(StrEnum):
     TOKEN_REVOKED = "token.revoked"
     REGISTRY_REFUSED = "registry.refused"
     VDXP_REFUSED = "vdxp.refused"
+    REQUESTS_REFUSED = "requests.refused"
 
 
 class Payload(BaseModel):
@@ -236,6 +237,18 @@ class VdxpRefused(FromAddress):
     detail: str
 
 
+class RequestsRefused(Payload):
+    """A summary of flood-type refusals (rate, authentication, size, time) of one agency
+    (None: unauthenticated) for one reason over one period: counted, not one event each."""
+
+    event_type = EventType.REQUESTS_REFUSED
+    reason: str
+    status: int
+    count: int
+    first_at: str
+    last_at: str
+
+
 PAYLOADS: dict[EventType, type[Payload]] = {
     payload.event_type: payload
     for payload in (
@@ -259,6 +272,7 @@ PAYLOADS: dict[EventType, type[Payload]] = {
         TokenRevoked,
         RegistryRefused,
         VdxpRefused,
+        RequestsRefused,
     )
 }
 """The payload model of each event type."""

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from axis.api.auth import current_principal, require
+from axis.api.front_door import FrontDoorRoute
 from axis.api.params import Text
 from axis.bus import BusError
 from axis.credentials import Principal
@@ -44,7 +45,7 @@ from schemas.events import RegistryRefused
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["agencies"])
+router = APIRouter(tags=["agencies"], route_class=FrontDoorRoute)
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 

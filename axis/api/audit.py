@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 
 from axis.api.auth import current_principal, require
+from axis.api.front_door import FrontDoorRoute
 from axis.api.params import INT64_MAX, Count, Moment, Text
 from axis.audit import merkle
 from axis.audit.bundle import BundleRangeError, b64, bundle_lines, bundle_range
@@ -26,7 +27,7 @@ from axis.problem import Problem
 from axis.storage.models import AuditCheckpoint, AuditEntry, Document, DocumentRecipient, Role
 from signing.keys import certificate_pem
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=FrontDoorRoute)
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR, Role.OPERATOR))]
 BEYOND_THE_LOG: dict[int | str, dict[str, Any]] = {404: {"description": "A size beyond the log"}}

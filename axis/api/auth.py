@@ -1,21 +1,35 @@
-"""Who is calling: the bearer token becomes a `Principal`, or the request is refused."""
+"""Who is calling: the bearer token becomes a `Principal`, or the request is refused.
 
-from __future__ import annotations
+A route declares who may call it once, as a dependency: `Depends(require(Role.AGENCY))`,
+or `Depends(current_principal)` for any principal. The front door (`axis/api/front_door.py`)
+finds that declaration on the matched route and runs it before the body is read; the
+dependency then only hands the handler the principal the front door established.
 
-from collections.abc import Awaitable, Callable
+(No `from __future__ import annotations` here: FastAPI reads `Requirement.__call__`'s
+annotations at runtime, and an instance has no module globals to resolve strings in.)
+"""
+
+from collections.abc import Iterable
 
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
 
 from axis.credentials import Principal, authenticate
 from axis.problem import Problem
 from axis.storage.models import Role
 
 UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="edoc-axis"'}
+PRINCIPAL = "axis.principal"
+"""The scope key under which the front door leaves the authenticated caller."""
 
 
-async def current_principal(request: Request) -> Principal:
-    """The principal of the request's `Authorization: Bearer` token; 401 otherwise."""
-    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+async def authenticate_bearer(
+    sessions: async_sessionmaker[AsyncSession], headers: Headers
+) -> Principal:
+    """The principal of the `Authorization: Bearer` token in `headers`; 401 otherwise."""
+    scheme, _, secret = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Problem(
             401,
@@ -24,7 +38,7 @@ async def current_principal(request: Request) -> Principal:
             "send an API token as `Authorization: Bearer <token>`",
             headers=UNAUTHENTICATED,
         )
-    async with request.app.state.sessions() as session:
+    async with sessions() as session:
         principal = await authenticate(session, secret.strip())
     if principal is None:
         raise Problem(
@@ -37,14 +51,41 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that admits only `roles` (403 for any other authenticated principal)."""
+class Requirement:
+    """A route's dependency naming the roles that may call it (None: any principal)."""
 
-    async def dependency(request: Request) -> Principal:
-        principal = await current_principal(request)
-        if principal.role not in roles:
-            allowed = ", ".join(role.value for role in roles)
+    def __init__(self, roles: Iterable[Role] | None) -> None:
+        self.roles = None if roles is None else frozenset(roles)
+
+    def check(self, principal: Principal) -> None:
+        """403 for an authenticated principal without one of the roles."""
+        if self.roles is not None and principal.role not in self.roles:
+            allowed = ", ".join(sorted(role.value for role in self.roles))
             raise Problem(403, "forbidden", "Forbidden", f"this needs the role {allowed}")
+
+    async def __call__(self, request: Request) -> Principal:
+        principal = request.scope.get(PRINCIPAL)
+        if not isinstance(principal, Principal):  # an app without the front door
+            principal = await authenticate_bearer(request.app.state.sessions, request.headers)
+            self.check(principal)
         return principal
 
-    return dependency
+
+current_principal = Requirement(None)
+"""Any authenticated principal."""
+
+
+def require(*roles: Role) -> Requirement:
+    """Admit only `roles` (403 for any other authenticated principal)."""
+    return Requirement(roles)
+
+
+def declared_requirement(dependant: Dependant) -> Requirement | None:
+    """The route's declared `Requirement`, however deep among its dependencies."""
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, Requirement):
+            return dependency.call
+        found = declared_requirement(dependency)
+        if found is not None:
+            return found
+    return None

@@ -10,13 +10,14 @@ from pydantic import BaseModel, model_validator
 from sqlalchemy import select
 
 from axis.api.auth import require
+from axis.api.front_door import FrontDoorRoute
 from axis.api.params import Text
 from axis.credentials import Principal
 from axis.delivery.lifecycle import Lifecycle, NotDead
 from axis.problem import Problem
 from axis.storage.models import Delivery, DeliveryState, Role
 
-router = APIRouter(tags=["dead letters"])
+router = APIRouter(tags=["dead letters"], route_class=FrontDoorRoute)
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 
 

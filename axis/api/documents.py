@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from axis.api.auth import current_principal, require
 from axis.api.bodies import read_envelope, received_body
+from axis.api.front_door import FrontDoorRoute
 from axis.api.params import CursorText, Moment, Text, decode_cursor, encode_cursor
 from axis.audit.bundle import b64
 from axis.audit.proofs import logged_acceptance
@@ -26,13 +27,12 @@ from axis.pipeline.ingest import (
     record_rejection,
 )
 from axis.problem import Problem
-from axis.rate_limit import RateLimiter
 from axis.storage.blobs import Spool
 from axis.storage.models import Delivery, Document, DocumentRecipient, Role, Status
 from schemas.edxml.models import EnvelopeWarning
 from schemas.events import DocumentRejected, Rejection, StatusRejected
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], route_class=FrontDoorRoute)
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 
@@ -116,19 +116,6 @@ class DocumentPage(BaseModel):
     next_cursor: str | None
 
 
-def _rate_limit(request: Request, principal: Principal) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.acquire(principal.agency_code or principal.token_id)
-    if wait:
-        raise Problem(
-            429,
-            "rate_limited",
-            "Too many requests",
-            f"this agency sends faster than its limit; retry in {wait:.1f} s",
-            headers={"Retry-After": RateLimiter.retry_after_header(wait)},
-        )
-
-
 async def _enough_disk_space(request: Request, _: Agency) -> None:
     """After authentication, before a byte of the body is read: 503 while the disk is short."""
     request.app.state.disk_space.check()
@@ -140,9 +127,8 @@ async def _send(
     ingest_message: Callable[[Ingest, str, Spool], Awaitable[Accepted]],
     rejected: type[Rejection],
 ) -> JSONResponse:
-    """Rate limit, read the envelope (within the in-flight budget, into a file), run it
-    through the pipeline, answer 202 or 200."""
-    _rate_limit(request, principal)
+    """Read the envelope (within the in-flight budget, into a file), run it through the
+    pipeline, answer 202 or 200."""
     ingest: Ingest = request.app.state.ingest
     assert principal.agency_code is not None
     limit = ingest.limits.max_body_bytes

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from axis.api.front_door import FrontDoorRoute
 from axis.bus import Bus, BusError
 from axis.storage.database import ping as ping_database
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=FrontDoorRoute)
 
 
 @router.get("/healthz")

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.api.auth import require
+from axis.api.front_door import FrontDoorRoute
 from axis.api.params import CursorText, FreeText, Text, decode_cursor, encode_cursor
 from axis.bus import Bus
 from axis.credentials import Principal
@@ -18,7 +19,7 @@ from axis.delivery.lifecycle import AlreadyAcknowledged, Lifecycle
 from axis.problem import Problem
 from axis.storage.models import Delivery, DeliveryState, Role, utcnow
 
-router = APIRouter(tags=["inbox"])
+router = APIRouter(tags=["inbox"], route_class=FrontDoorRoute)
 Agency = Annotated[Principal, Depends(require(Role.AGENCY))]
 IN_INBOX = (DeliveryState.DELIVERED, DeliveryState.ACKED_DONE, DeliveryState.ACKED_FAIL)
 

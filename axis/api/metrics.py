@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-router = APIRouter(tags=["health"])
+from axis.api.front_door import FrontDoorRoute
+
+router = APIRouter(tags=["health"], route_class=FrontDoorRoute)
 
 
 @router.get("/metrics", response_class=Response)

@@ -16,12 +16,11 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.routing import BaseRoute
 
-from axis.api.auth import current_principal, require
+from axis.api.auth import declared_requirement
 from axis.api.problems import MEDIA_TYPE, ProblemDetails
 
 PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
@@ -108,13 +107,13 @@ def describe_errors(schema: dict[str, Any], routes: list[BaseRoute]) -> dict[str
 
 
 def _describe(operation: dict[str, Any], route: APIRoute, method: str) -> None:
-    guard = _guard(route.dependant)
+    guard = declared_requirement(route.dependant)
     takes_body = bool(route.body_field) or "requestBody" in (route.openapi_extra or {})
     statuses: set[int] = set()
     if guard is not None:
         operation["security"] = [{"bearer": []}]
         statuses |= {401, 429}
-    if guard is require:
+    if guard is not None and guard.roles is not None:
         statuses.add(403)
     dependant = route.dependant
     if dependant.path_params:
@@ -131,21 +130,6 @@ def _describe(operation: dict[str, Any], route: APIRoute, method: str) -> None:
     for key, response in responses.items():
         if key.isdigit() and int(key) >= 400:
             _problem(response, int(key))
-
-
-def _guard(dependant: Dependant) -> object | None:
-    """`require` when the route admits some roles only, `current_principal` when it admits
-    any principal, None when it is open to all."""
-    for dependency in dependant.dependencies:
-        call = dependency.call
-        if call is current_principal:
-            return current_principal
-        if getattr(call, "__qualname__", "").startswith(require.__qualname__ + "."):
-            return require
-        found = _guard(dependency)
-        if found is not None:
-            return found
-    return None
 
 
 def _problem(response: dict[str, Any], status: int) -> None:

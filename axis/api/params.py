@@ -57,8 +57,9 @@ Text = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x
 200 characters and no control characters, which no identifier holds (and PostgreSQL refuses
 NUL)."""
 
-FreeText = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
-"""Free text (a reason): anything but NUL, which PostgreSQL cannot store."""
+FreeText = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+"""Free text (a reason): at most 2,000 characters, anything but NUL, which PostgreSQL cannot
+store."""
 
 CursorText = Annotated[str, StringConstraints(max_length=500)]
 """A `next_cursor` as given: opaque to the client, checked by `decode_cursor`."""

@@ -14,14 +14,15 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 
+from axis.api.admission import Admission, Refused
 from axis.api.bodies import read_body, received_body
+from axis.api.front_door import FrontDoorRoute, too_many
 from axis.api.inbox import acknowledge_delivery, own_delivery
 from axis.bus import BusError
 from axis.config import Settings
 from axis.events import Event, publish_event
 from axis.pipeline.ingest import Ingest, ingest_document, ingest_status, record_rejection
 from axis.problem import Problem
-from axis.rate_limit import RateLimiter
 from axis.registry import directory
 from axis.storage.models import Delivery, DeliveryState
 from axis.vdxp.auth import Refusal, VdxpCaller, authenticate
@@ -36,7 +37,7 @@ Operation = Callable[[Request, VdxpCaller], Awaitable[Response]]
 
 
 def vdxp_router(settings: Settings) -> APIRouter:
-    router = APIRouter(prefix=settings.vdxp_prefix, tags=["vdxp"])
+    router = APIRouter(prefix=settings.vdxp_prefix, tags=["vdxp"], route_class=FrontDoorRoute)
     for name, operation, methods in (
         ("sendEdoc", _send_edoc, ["POST"]),
         ("getReceivedEdocList", _received_list, ["POST"]),
@@ -60,8 +61,9 @@ def vdxp_router(settings: Settings) -> APIRouter:
 
 
 def _endpoint(name: str, operation: Operation) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate (before the body is read), rate limit, run; every refusal in the SDK's
-    shape, and a refused authentication as a `vdxp.refused` audit event."""
+    """Authenticate (on the headers alone, before the body is read), admit the agency
+    (`axis.api.admission`), run; every refusal in the SDK's shape, and a refused
+    authentication as a `vdxp.refused` audit event."""
 
     async def endpoint(request: Request) -> Response:
         settings: Settings = request.app.state.settings
@@ -72,8 +74,12 @@ def _endpoint(name: str, operation: Operation) -> Callable[[Request], Awaitable[
                 window=timedelta(seconds=settings.vdxp_timestamp_window_seconds),
                 zone=ZoneInfo(settings.vdxp_clock_zone),
             )
-            _rate_limit(request, caller.agency_code)
-            return await operation(request, caller)
+            admission: Admission = request.app.state.admission
+            async with admission.admitted(caller.agency_code):
+                return await operation(request, caller)
+        except Refused as refused:
+            request.app.state.refusals.note(caller.agency_code, "rate_limited", 429)
+            return failure(too_many(refused))
         except Refusal as refusal:
             await _record_refusal(request, name, refusal)
             return failure(refusal)
@@ -89,17 +95,6 @@ def _endpoint(name: str, operation: Operation) -> Callable[[Request], Awaitable[
     endpoint.__name__ = f"vdxp_{name}"
     endpoint.__doc__ = f"VDXP `{name}` (authenticated by the SDK's XroadVnpt- header HMAC)."
     return endpoint
-
-
-def _rate_limit(request: Request, agency_code: str) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.acquire(agency_code)
-    if wait:
-        raise Problem(
-            429, "rate_limited", "Too many requests",
-            f"this agency sends faster than its limit; retry in {wait:.1f} s",
-            headers={"Retry-After": RateLimiter.retry_after_header(wait)},
-        )  # fmt: skip
 
 
 async def _record_refusal(request: Request, operation: str, refusal: Refusal) -> None:

@@ -13,6 +13,7 @@ import pytest
 from envelopes import document, status
 from running_axis import OTHER, RECIPIENT, SENDER, Axis, start_axis
 
+from axis.api.admission import Admission
 from axis.config import Settings
 from axis.rate_limit import RateLimiter
 from signing.xmldsig import sign_envelope
@@ -117,7 +118,7 @@ async def test_authorization_matrix(axis: Axis) -> None:
 
 
 async def test_an_agency_over_its_rate_gets_429_with_retry_after(axis: Axis) -> None:
-    axis.app.state.rate_limiter = RateLimiter(rate=0.01, burst=2)
+    axis.app.state.admission = Admission(RateLimiter(rate=0.01, burst=2), 4, max_wait=0)
     bodies = [
         sign_envelope(document(SENDER, [RECIPIENT], f"rate,{n}"), axis.key(SENDER))
         for n in range(3)

@@ -170,6 +170,7 @@ async def small_budget(tmp_path: Path, database_url: str) -> AsyncIterator[Axis]
         database_url=database_url,
         inflight_body_bytes=1 * MB,
         inflight_wait_seconds=0.2,
+        agency_max_in_flight=2,  # both sends come from one agency
     )
     async for running in start_axis(settings):
         yield running
