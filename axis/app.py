@@ -26,7 +26,13 @@ from axis.pipeline.budget import ByteBudget
 from axis.pipeline.ingest import Ingest
 from axis.rate_limit import RateLimiter
 from axis.storage.blobs import BlobStore
-from axis.storage.database import create_engine, create_session_factory, dispose, migrate
+from axis.storage.database import (
+    create_engine,
+    create_session_factory,
+    dispose,
+    migrate,
+    reading_sessions,
+)
 from axis.storage.space import DiskSpace
 from axis.vdxp.router import vdxp_router
 from axis.workers.context import WorkerContext
@@ -42,10 +48,14 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         identity = configured_identity(settings)
-        async with connected(settings) as (context, database):
+        async with (
+            connected(settings) as (context, database),
+            reading_sessions(settings.resolved_database_url, context.sessions) as readers,
+        ):
             app.state.bus = context.bus
             app.state.database = database
             app.state.sessions = context.sessions
+            app.state.readers = readers
             app.state.blobs = context.blobs
             await context.blobs.remove_stale_temp_files()  # bodies a crash left half-received
             app.state.ingest = Ingest(

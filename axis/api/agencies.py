@@ -88,7 +88,7 @@ async def _refused(
 @router.get("/v1/agencies")
 async def list_agencies(request: Request, principal: AnyPrincipal) -> list[DirectoryEntry]:
     """The directory of every registered agency, readable by any principal."""
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         return await directory(session)
 
 
@@ -110,7 +110,7 @@ async def import_agencies(
 @router.get("/v1/admin/agencies/{code}")
 async def read_agency(request: Request, code: Text, principal: Operator) -> AgencyView:
     """Everything the registry holds about one agency but its secrets (write-only)."""
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         try:
             return agency_view(await get_agency(session, code))
         except RegistryError as exc:

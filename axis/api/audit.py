@@ -100,7 +100,7 @@ async def search_entries(
         query = query.where(AuditEntry.at >= since)
     if until is not None:
         query = query.where(AuditEntry.at < until)
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         rows = list(await session.scalars(query.order_by(AuditEntry.position).limit(limit + 1)))
     page = rows[:limit]
     return AuditPage(
@@ -119,7 +119,7 @@ async def timeline(
         .where(AuditEntry.document_id == document_id, _readable_by(principal))
         .order_by(AuditEntry.position)
     )
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         entries = list(await session.scalars(query))
     if not entries:
         raise Problem(
@@ -247,7 +247,7 @@ async def checkpoints(
         .order_by(AuditCheckpoint.size)
         .limit(limit)
     )
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         rows = list(await session.scalars(query))
     return [
         CheckpointView(
@@ -280,7 +280,7 @@ async def export(
     (axis/audit/bundle.py describes the format). The range ends at the last checkpoint
     within it, so that a signature covers every entry; the bundle's first line says where."""
     origin = request.app.state.settings.audit_origin
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         try:
             span = await bundle_range(session, origin, start, end)
         except BundleRangeError as exc:

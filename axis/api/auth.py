@@ -66,7 +66,7 @@ class Requirement:
     async def __call__(self, request: Request) -> Principal:
         principal = request.scope.get(PRINCIPAL)
         if not isinstance(principal, Principal):  # an app without the front door
-            principal = await authenticate_bearer(request.app.state.sessions, request.headers)
+            principal = await authenticate_bearer(request.app.state.readers, request.headers)
             self.check(principal)
         return principal
 

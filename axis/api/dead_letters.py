@@ -53,7 +53,7 @@ async def list_dead_letters(
     query = select(Delivery).where(Delivery.state == DeliveryState.DEAD)
     if recipient is not None:
         query = query.where(Delivery.recipient_code == recipient)
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         rows = await session.scalars(query.order_by(Delivery.created_at).limit(limit))
         return [
             DeadLetter(

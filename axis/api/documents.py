@@ -206,7 +206,7 @@ async def _views(request: Request, documents: list[Document]) -> list[DocumentVi
     """The documents with the statuses received about them (one query for all of them)."""
     statuses: dict[str, list[StatusView]] = {document.id: [] for document in documents}
     deliveries: dict[tuple[str, str], Delivery] = {}
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         for delivery in await session.scalars(
             select(Delivery).where(
                 Delivery.document_id.in_(list(statuses)), Delivery.kind == "edoc"
@@ -252,7 +252,7 @@ async def _views(request: Request, documents: list[Document]) -> list[DocumentVi
 
 
 async def _visible_document(request: Request, document_id: str, principal: Principal) -> Document:
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         document: Document | None = await session.scalar(
             select(Document)
             .where(Document.id == document_id, _visible_to(principal))
@@ -312,7 +312,7 @@ async def read_receipt(request: Request, document_id: Text, principal: AnyPrinci
     """The axis's signed XML receipt (verifiable with `xmlsec1` and the axis certificate).
     With `Accept: application/json`, the receipt and where its acceptance stands in the
     audit log, with an inclusion proof."""
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         status = await session.get(Status, document_id)
     if status is not None:
         await _visible_document(request, status.document_id, principal)
@@ -387,7 +387,7 @@ async def list_documents(
         .limit(limit + 1)
         .options(selectinload(Document.recipients))
     )
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         documents = list(await session.scalars(query))
     page = documents[:limit]
     next_cursor = None

@@ -124,7 +124,7 @@ class FrontDoorRoute(APIRoute):
             key = None
             requirement = self.requirement
             if requirement is not None:
-                principal = await authenticate_bearer(axis.state.sessions, headers)
+                principal = await authenticate_bearer(axis.state.readers, headers)
                 agency_code = principal.agency_code
                 requirement.check(principal)
                 scope[PRINCIPAL] = principal

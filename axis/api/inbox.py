@@ -75,7 +75,7 @@ async def own_delivery(
 
 
 async def _own_delivery(request: Request, delivery_id: str, principal: Principal) -> Delivery:
-    return await own_delivery(request.app.state.sessions, delivery_id, principal.agency_code)
+    return await own_delivery(request.app.state.readers, delivery_id, principal.agency_code)
 
 
 async def acknowledge_delivery(
@@ -123,7 +123,7 @@ async def list_inbox(
             )
         )
     query = query.order_by(Delivery.created_at, Delivery.id).limit(limit + 1)
-    async with request.app.state.sessions() as session:
+    async with request.app.state.readers() as session:
         deliveries = list(await session.scalars(query))
     page = deliveries[:limit]
     overdue_before = utcnow() - timedelta(

@@ -14,6 +14,8 @@ import asyncio
 import sqlite3
 import time
 import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite connection waits for another writer before giving up."""
+
+SQLITE_READERS = 4
+"""Connections of a SQLite database's reading pool (`reading_sessions`)."""
 
 
 class _AiosqliteConnection(aiosqlite.Connection):
@@ -158,6 +163,49 @@ def _create_engine(
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+@asynccontextmanager
+async def reading_sessions(
+    url: str | URL, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions for reading only, beside `sessions` (which write).
+
+    Why: a SQLite database file has one pooled writing connection, and a read queued behind
+    every write of every worker is how one busy agency slowed another's reads (and every
+    token check) tenfold. WAL lets readers read a snapshot while the writer writes: here they
+    get a pool of their own, `query_only`, with plain deferred transactions. A PostgreSQL
+    pool already serves reads in parallel: there `sessions` themselves are given back.
+    """
+    parsed = _parse(url)
+    if not is_sqlite(parsed) or _sqlite_file(parsed) is None:
+        yield sessions
+        return
+    engine = create_async_engine(
+        parsed,
+        pool_size=SQLITE_READERS,
+        max_overflow=0,
+        async_creator=_aiosqlite_creator(parsed),
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None  # as the writer's: SQLAlchemy's BEGIN
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA query_only = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")  # deferred: a snapshot, never the write lock
+
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await dispose(engine)
 
 
 async def dispose(engine: AsyncEngine) -> None:
