@@ -75,7 +75,8 @@ class _Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.]+$")
-    name: str = Field(min_length=1, max_length=512)
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")
+    """No control characters: none belongs in a name, and PostgreSQL cannot store NUL."""
     parent_code: str | None = None
     level: AgencyLevel
     status: AgencyStatus = AgencyStatus.ACTIVE

@@ -164,6 +164,8 @@ async def test_nul_in_a_json_body_is_refused_before_the_database(
          "body.delivery_ids.0"),
         ("POST", "/v1/inbox/x/ack", RECIPIENT, {"result": "fail", "reason": "a\0"},
          "body.reason"),
+        ("PUT", "/v1/admin/agencies/000.00.00.Z99", "operator",
+         {"code": "000.00.00.Z99", "name": "a\0", "level": "province"}, "body.name"),
     ]:  # fmt: skip
         response = await axis.request(method, path, principal, json=body)
         assert response.status_code == 422, (path, response.text)
