@@ -35,6 +35,7 @@ from axis.credentials import (
     revoke_token,
     token_event,
 )
+from axis.demo import DemoError, DemoOptions, run_demo
 from axis.events import Event, Origin, publish_events
 from axis.registry import (
     CertificateRecord,
@@ -139,6 +140,25 @@ def serve(
         log_level=settings.log_level,
         http=with_header_deadline(settings.header_timeout_seconds),
     )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the axis and its console.")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="The demo's data dir (kept between runs).")] = Path(
+        "./axis-demo"
+    ),
+    reset: Annotated[bool, typer.Option("--reset", help="Start from an empty data dir.")] = False,
+    rate: Annotated[
+        float, typer.Option(min=0.01, help="Documents the sample agencies send per second.")
+    ] = 1.0,
+) -> None:
+    """Run the axis with a dozen sample agencies sending one another documents, until Ctrl-C."""
+    options = DemoOptions(data_dir, port, reset, rate)
+    try:
+        asyncio.run(run_demo(options, _cli_origin()))
+    except DemoError as exc:
+        _fail(str(exc))
 
 
 @app.command()
