@@ -101,10 +101,15 @@ def demo_settings(data_dir: Path, port: int) -> Settings:
 
 
 def _listen(port: int = 0) -> socket.socket:
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        return socket.create_server(("127.0.0.1", port))
+        listening.bind(("127.0.0.1", port))
+        listening.listen()
     except OSError as exc:
+        listening.close()
         raise DemoError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
+    return listening
 
 
 def open_endpoints(
@@ -207,6 +212,7 @@ async def start_agencies(
     the demo alone, which stops them in order); its standard input is our pipe."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
+        "-P",  # not the working directory's `adapters`, if it holds another checkout
         "-m",
         "adapters.sample_agencies",
         str(plan_file),
@@ -259,15 +265,21 @@ def say(line: str) -> None:
 
 
 async def report_until(
-    stop: asyncio.Event, sessions: async_sessionmaker[AsyncSession], started: float
+    stop: asyncio.Event,
+    sessions: async_sessionmaker[AsyncSession],
+    agencies: asyncio.subprocess.Process,
+    started: float,
 ) -> None:
-    """A line every SUMMARY_SECONDS, and one when the first delivery of this run is made."""
+    """A line every SUMMARY_SECONDS, and one when the first delivery of this run is made;
+    DemoError if the sample agencies end on their own."""
     before = await count(sessions)
     first_seen = False
     last_line = time.monotonic()
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
+        if agencies.returncode is not None:
+            raise DemoError(f"the sample agencies ended (exit status {agencies.returncode})")
         now = await count(sessions)
         if not first_seen and now.delivered > before.delivered:
             first_seen = True
@@ -326,7 +338,7 @@ async def run_demo(options: DemoOptions, origin: Origin) -> None:
             for endpoint_socket in sockets.values():
                 endpoint_socket.close()  # the agencies hold them now
             announce(settings, tokens, len(directory.agencies))
-            await report_until(stop, app.state.readers, started)
+            await report_until(stop, app.state.readers, agencies, started)
             say("stopping the sample agencies and the axis...")
         finally:
             if agencies is not None:
