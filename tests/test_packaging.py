@@ -37,4 +37,5 @@ def test_wheel_contains_the_schema_folder(tmp_path: Path) -> None:
     assert "schemas/xsd/README.md" in names
     assert "axis/bus/embedded.py" in names
     assert "axis/storage/migrations/env.py" in names
+    assert "axis/demo/agencies.json" in names  # `axis demo` reads its directory from it
     assert any(name.endswith("entry_points.txt") for name in names)
