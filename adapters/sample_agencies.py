@@ -124,7 +124,8 @@ class SampleAgencies:
         }
         self.random = random.Random()
         self.numbers = itertools.count(int(time.time()) % 100_000 * 10)
-        """Document numbers, new in every run (a DocumentId is never sent twice)."""
+        """Document numbers from the clock, so a later run (below 10 documents a second) sends
+        no DocumentId an earlier one used (the axis answers 409 to one with other bytes)."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.busy: set[asyncio.Task[Any]] = set()
         """Tasks in the middle of a request that changes something: let them finish."""
