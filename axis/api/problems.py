@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from axis.bus import BusError
 from axis.problem import Problem
@@ -124,6 +125,14 @@ async def _on_disk_full(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(disk_full())
 
 
+async def _on_client_gone(request: Request, exc: Exception) -> JSONResponse:
+    """The client closed its connection before its body was complete: not a failure of the
+    axis, nothing to log with a stack (the answer goes nowhere; it keeps the handler total)."""
+    return problem_response(
+        Problem(400, "client_disconnected", "Client disconnected", "the body was cut short")
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     """A bug, not an input: answered without its stack (Starlette raises the exception on
     after this answer, for the server to log with its stack)."""
@@ -135,6 +144,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error answer of `app` a problem document."""
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(ClientDisconnect, _on_client_gone)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(BusError, _on_bus_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
