@@ -1,11 +1,10 @@
 """Where the axis may push: an agency's endpoint, never the axis's own surroundings.
 
-A push URL must be `https` without a user or password in it, and its host must not be, nor
-resolve to, a loopback, link-local, unspecified or multicast address or a cloud metadata
-endpoint (`169.254.169.254`, `fd00:ec2::254`, `metadata.google.internal`, ...), unless an
-operator lists the host in `AXIS_PUSH_ALLOW_INSECURE_HOSTS` (names, addresses or networks;
-tests list 127.0.0.1). Private networks stay allowed: agencies' systems sit on government
-networks.
+A push URL must be `https`, and its host must not be, nor resolve to, a loopback,
+link-local, unspecified or multicast address or a cloud metadata endpoint
+(`169.254.169.254`, `fd00:ec2::254`, `metadata.google.internal`, ...), unless an operator
+lists the host in `AXIS_PUSH_ALLOW_INSECURE_HOSTS` (names, addresses or networks; tests list
+127.0.0.1). Private networks stay allowed: agencies' systems sit on government networks.
 
 Why twice: the registry checks the URL as written (a literal address, a well-known name);
 the push adapter checks every address the name resolves to when it delivers, and connects
@@ -105,11 +104,6 @@ class PushTargets:
     def check_url(self, url: str) -> None:
         """Refuse (TargetRefused) a URL that is not https to an ordinary host."""
         parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
-            raise TargetRefused(
-                "a push URL carries no user or password (the registry shows URLs to "
-                "operators; the agency's shared secret is what authenticates a push)"
-            )
         host = parts.hostname or ""
         if self.allows(host):
             return
