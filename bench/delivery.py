@@ -713,6 +713,7 @@ async def scenario(bench: Bench, recipients: int) -> Outcome:
         "AXIS_LOG_LEVEL": "warning",
         "AXIS_AGENCY_RATE_PER_SECOND": "1000000",
         "AXIS_AGENCY_RATE_BURST": "1000000",
+        "AXIS_AGENCY_MAX_IN_FLIGHT": "100000",  # one agency's clients, all at once
         "AXIS_PUSH_ALLOW_INSECURE_HOSTS": '["127.0.0.1"]',  # the receivers, plain http
     }
     if args.database_url:

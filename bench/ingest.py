@@ -176,6 +176,7 @@ async def bench_engine(engine: str, args: argparse.Namespace, bootstrap: str) ->
             "AXIS_LOG_LEVEL": "warning",
             "AXIS_AGENCY_RATE_PER_SECOND": "1000000",
             "AXIS_AGENCY_RATE_BURST": "1000000",
+            "AXIS_AGENCY_MAX_IN_FLIGHT": "100000",  # one agency's clients, all at once
         }
         settings = Settings(data_dir=Path(data_dir))
         token = await prepare(settings)

@@ -3,12 +3,13 @@
     python bench/memory.py [--sizes 1,20,60] [--concurrency 1,8,32] [--distinct 32,8,6]
 
 For each document size (MB) and concurrency, a fresh `axis serve` (embedded bus, SQLite,
-every setting at its default, so `AXIS_INFLIGHT_BODY_BYTES` is 256 MiB) receives that many
-signed documents at once, each with one attachment that makes up its size. Printed per cell:
-the answers (202 accepted, 200 an identical repeat, 503 over the budget), the growth of the
-process's peak RSS over its RSS after a warm-up document (VmHWM after /proc/<pid>/clear_refs),
-the bytes that can be in flight at once (the documents sent, or the budget when they exceed
-it), and the ratio of the two.
+every setting at its default but the sending agency's allowance, so
+`AXIS_INFLIGHT_BODY_BYTES` is 256 MiB) receives that many signed documents at once, each
+with one attachment that makes up its size. Printed per cell: the answers (202 accepted,
+200 an identical repeat, 503 over the budget), the growth of the process's peak RSS over
+its RSS after a warm-up document (VmHWM after /proc/<pid>/clear_refs), the bytes that can
+be in flight at once (the documents sent, or the budget when they exceed it), and the
+ratio of the two.
 
 Signing a 60 MB document takes the agency's side about 7 s, so each size has `--distinct`
 different documents (signed once, kept on disk and streamed from there with their
@@ -107,6 +108,10 @@ async def cell(paths: list[Path], warm: Path, concurrency: int, size_mb: int, bu
             "AXIS_DATA_DIR": data_dir,
             "AXIS_PORT": str(port),
             "AXIS_LOG_LEVEL": "warning",
+            # One agency sends every document: its allowance must not be what is measured.
+            "AXIS_AGENCY_MAX_IN_FLIGHT": "100000",
+            "AXIS_AGENCY_RATE_PER_SECOND": "1000000",
+            "AXIS_AGENCY_RATE_BURST": "1000000",
         }
         settings = Settings(data_dir=Path(data_dir))
         # The documents are signed with the keys in `keys`; the fresh data dir gets them.
