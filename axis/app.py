@@ -21,6 +21,8 @@ from axis.audit.writer import write_forever
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
+from axis.console.api_docs import install_api_docs
+from axis.console.routes import install_console
 from axis.hangs import within
 from axis.pipeline.budget import ByteBudget
 from axis.pipeline.ingest import Ingest
@@ -75,7 +77,9 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
             ):
                 yield
 
-    app = FastAPI(title="edoc-axis", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="edoc-axis", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.admission = Admission(
         RateLimiter(settings.agency_rate_per_second, settings.agency_rate_burst),
@@ -95,6 +99,8 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.include_router(audit.router)
     app.include_router(vdxp_router(settings))
     install_openapi(app)
+    install_api_docs(app)
+    install_console(app)
     return app
 
 

@@ -1,0 +1,1 @@
+"""The operator console and the auditor's pages, served under `/ui/`."""
