@@ -22,6 +22,8 @@ from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
 from axis.console.api_docs import install_api_docs
+from axis.console.figures import Figures
+from axis.console.live import Live
 from axis.console.routes import install_console
 from axis.hangs import within
 from axis.pipeline.budget import ByteBudget
@@ -71,16 +73,28 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
             summaries = summarise_forever(
                 app.state.refusals, context.bus, settings.refusal_summary_seconds
             )
-            async with (
-                background({"refusal-summaries": summaries}),
-                every_worker(context, identity) if workers else nullcontext(),
-            ):
-                yield
+            app.state.live = Live(
+                Figures(readers, context.bus), settings.console_sample_seconds, app.state.stopping
+            )
+            work = {
+                "refusal-summaries": summaries,
+                "console-samples": app.state.live.sample_forever(),
+            }
+            try:
+                async with (
+                    background(work),
+                    every_worker(context, identity) if workers else nullcontext(),
+                ):
+                    yield
+            finally:
+                app.state.stopping.set()
 
     app = FastAPI(
         title="edoc-axis", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.settings = settings
+    # Set when the server begins to stop: long answers (the console's live streams) end.
+    app.state.stopping = asyncio.Event()
     app.state.admission = Admission(
         RateLimiter(settings.agency_rate_per_second, settings.agency_rate_burst),
         settings.agency_max_in_flight,

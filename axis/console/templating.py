@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ def csrf_field(context: Context) -> Markup:
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals["asset_url"] = asset_url
 templates.env.globals["csrf_field"] = csrf_field
+templates.env.filters["timestamp"] = lambda unix: datetime.fromtimestamp(unix, UTC).strftime(
+    "%Y-%m-%d %H:%M:%S UTC"
+)
 
 
 def signed_in(request: Request) -> SignedIn | None:

@@ -147,4 +147,5 @@ class Visits:
         where = urlsplit(page.url)  # never the fragment: a sign-in link's holds a token
         slug = re.sub(r"[^A-Za-z0-9]+", "-", what or where.path + "-" + where.query).strip("-")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{slug}.png")
+        path = SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{slug}.png"
+        page.screenshot(path=path, full_page=True)
