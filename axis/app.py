@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.staticfiles import StaticFiles
 
 from axis import __version__
 from axis.api import agencies, audit, dead_letters, documents, health, inbox, metrics
@@ -94,6 +96,9 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.include_router(dead_letters.router)
     app.include_router(audit.router)
     app.include_router(vdxp_router(settings))
+    # Until the console is mounted: its auditor page's proof checker, served on its own.
+    static = Path(__file__).parent / "console" / "static"
+    app.mount("/ui/static", StaticFiles(directory=static), name="console-static")
     install_openapi(app)
     return app
 
