@@ -194,6 +194,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Flood-type refusals are summarised in the audit log this often.",
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Where `axis worker` serves /metrics (its delivery counters); none if unset.",
+    )
 
     @classmethod
     def settings_customise_sources(

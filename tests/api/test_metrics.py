@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from push_endpoint import free_port
 from running_axis import OTHER, RECIPIENT, Axis
@@ -16,6 +18,7 @@ from test_delivery_failures import dead_letters
 from test_push import push_to, send
 
 from axis.api.metrics import CONSUMER_GROUPS
+from axis.app import serving_metrics
 
 DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "edoc-axis.json"
 
@@ -100,3 +103,17 @@ async def test_every_series_the_dashboard_queries_is_exported(axis: Axis) -> Non
     queried = {name for query in queries for name in re.findall(r"\baxis_[a-z_]+", query)}
     assert queried, "the dashboard queries the axis's series"
     assert queried <= exported, f"not exported: {sorted(queried - exported)}"
+
+
+async def test_a_worker_process_serves_its_own_counters() -> None:
+    """`axis worker` counts the deliveries it makes: with AXIS_WORKER_METRICS_PORT it serves
+    them, and stops serving with the process's workers."""
+    port = free_port()
+    async with serving_metrics(port), httpx.AsyncClient() as client:
+        scraped = await client.get(f"http://127.0.0.1:{port}/metrics")
+    assert scraped.status_code == 200
+    families = {family.name for family in text_string_to_metric_families(scraped.text)}
+    assert {"axis_deliveries", "axis_delivery_latency_seconds"} <= families
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{port}/metrics")
