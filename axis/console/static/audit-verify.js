@@ -68,6 +68,7 @@ function nodeHash(left, right) {
 /** RFC 9162 section 2.1.3.2: the root `proof` leads to from `leaf` at `index` in a tree of
  * `size` leaves, or null when the proof cannot belong there (a node too many or too few). */
 export async function rootFromInclusionProof(leaf, index, size, proof) {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(Number(size))) return null;
   let fn = BigInt(index);
   let sn = BigInt(size) - 1n;
   if (fn < 0n || fn > sn || leaf.length !== HASH_SIZE) return null;
