@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 
 from axis.api.auth import current_principal, require
@@ -267,6 +267,8 @@ class EntryProof(BaseModel):
     leaf, climb `proof` to a root, and compare it with the root of the signed `checkpoint`
     note, whose signature verifies with the axis certificate (`/v1/audit/certificate`).
     `axis/console/static/audit-verify.js` does exactly that in a browser."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     position: int
     entry: str
