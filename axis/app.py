@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, nullcontext
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from axis import __version__
@@ -142,9 +143,28 @@ async def connected(settings: Settings) -> AsyncIterator[tuple[WorkerContext, As
 
 
 async def run_worker_process(settings: Settings) -> None:
-    """The workers alone, until interrupted: `axis worker`."""
-    async with connected(settings) as (context, _), running_workers(context):
+    """The workers alone, until interrupted: `axis worker`. Deliveries are counted where they
+    happen, here, so with `AXIS_WORKER_METRICS_PORT` the process serves its own /metrics."""
+    async with (
+        connected(settings) as (context, _),
+        running_workers(context),
+        serving_metrics(settings.worker_metrics_port),
+    ):
         await asyncio.Event().wait()
+
+
+@asynccontextmanager
+async def serving_metrics(port: int | None) -> AsyncIterator[None]:
+    """Prometheus's own small HTTP server on `port` (all addresses) while the block runs."""
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(port)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.shutdown)
+        await asyncio.to_thread(thread.join)
 
 
 async def run_audit_writer(settings: Settings) -> None:

@@ -214,6 +214,12 @@ class Settings(BaseSettings):
     console_alert_dead_letters: int = Field(
         default=1, ge=1, description="Overview banner: this many dead letters waiting."
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Where `axis worker` serves /metrics (its delivery counters); none if unset.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -11,9 +11,9 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 
 from axis.api.auth import current_principal, require
@@ -249,16 +249,94 @@ async def checkpoints(
     )
     async with request.app.state.readers() as session:
         rows = list(await session.scalars(query))
-    return [
-        CheckpointView(
-            size=row.size,
-            root=b64(row.root),
-            at=row.at,
-            note=row.note,
-            timestamp=b64(row.timestamp) if row.timestamp else None,
+    return [_checkpoint_view(row) for row in rows]
+
+
+def _checkpoint_view(row: AuditCheckpoint) -> CheckpointView:
+    return CheckpointView(
+        size=row.size,
+        root=b64(row.root),
+        at=row.at,
+        note=row.note,
+        timestamp=b64(row.timestamp) if row.timestamp else None,
+    )
+
+
+class EntryProof(BaseModel):
+    """All it takes to check one entry without trusting the server: hash `entry` into its
+    leaf, climb `proof` to a root, and compare it with the root of the signed `checkpoint`
+    note, whose signature verifies with the axis certificate (`/v1/audit/certificate`).
+    `axis/console/static/audit-verify.js` does exactly that in a browser."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    position: int
+    entry: str
+    """Base64 of the entry's exact bytes: the leaf hash is SHA-256(0x00 || these bytes), and
+    they name their own `position`."""
+    proof: list[str]
+    """Base64 of the RFC 9162 inclusion proof (PATH) from the leaf up, in the tree of
+    `checkpoint.size` entries."""
+    checkpoint: CheckpointView
+    """The signed checkpoint the proof leads to."""
+
+
+@router.get(
+    "/v1/audit/entries/{position}/proof",
+    responses={
+        404: {"description": "No entry readable there, no such checkpoint, or none signed yet"},
+        422: {"description": "The checkpoint asked for does not cover the entry"},
+    },
+)
+async def entry_proof(
+    request: Request,
+    principal: AnyPrincipal,
+    position: Annotated[int, Path(ge=0, le=INT64_MAX)],
+    checkpoint: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+) -> EntryProof:
+    """The entry at `position`, its inclusion proof, and the signed checkpoint the proof is
+    relative to: the one of size `checkpoint`, or by default the latest (a checkpoint covers
+    the entries before its size, so a fresh entry has none until the writer signs again)."""
+    async with request.app.state.sessions.begin() as session:
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.position == position, _readable_by(principal))
         )
-        for row in rows
-    ]
+        if entry is None:
+            raise Problem(404, "entry_not_found", "No such entry", f"no entry at {position}")
+        query = select(AuditCheckpoint)
+        if checkpoint is None:
+            query = query.where(AuditCheckpoint.size > position)
+        else:
+            query = query.where(AuditCheckpoint.size == checkpoint)
+        signed = await session.scalar(query.order_by(AuditCheckpoint.size.desc()).limit(1))
+        if signed is None and checkpoint is None:
+            raise Problem(
+                404,
+                "nothing_signed",
+                "Not signed yet",
+                f"no checkpoint covers entry {position} yet",
+            )
+        if signed is None:
+            raise Problem(
+                404,
+                "checkpoint_not_found",
+                "No such checkpoint",
+                f"no checkpoint of size {checkpoint}",
+            )
+        if position >= signed.size:
+            raise Problem(
+                422,
+                "not_in_tree",
+                "Not in that tree",
+                f"{position} >= checkpoint size {signed.size}",
+            )
+        proof = await merkle.inclusion_proof(DatabaseLeafStore(session), position, signed.size)
+    return EntryProof(
+        position=position,
+        entry=b64(entry.entry),
+        proof=[b64(node) for node in proof],
+        checkpoint=_checkpoint_view(signed),
+    )
 
 
 @router.get(
