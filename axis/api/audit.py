@@ -8,6 +8,7 @@ sent or received, and nothing else (the rest looks like nothing at all).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.api.auth import current_principal, require
 from axis.api.front_door import FrontDoorRoute
@@ -76,6 +78,46 @@ def _readable_by(principal: Principal) -> Any:
     return AuditEntry.document_id.in_(own)
 
 
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which entries a search wants: all of them given the defaults."""
+
+    document_id: str | None = None
+    agency: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def find_entries(
+    readers: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    wanted: EntryFilter,
+    after: int = -1,
+    limit: int = 100,
+) -> AuditPage:
+    """The entries `principal` may read that match `wanted`, in log order after position
+    `after`: the API's search and the console's."""
+    query = select(AuditEntry).where(_readable_by(principal), AuditEntry.position > after)
+    if wanted.document_id is not None:
+        query = query.where(AuditEntry.document_id == wanted.document_id)
+    if wanted.agency is not None:
+        query = query.where(AuditEntry.agency_code == wanted.agency)
+    if wanted.type is not None:
+        query = query.where(AuditEntry.event_type == wanted.type)
+    if wanted.since is not None:
+        query = query.where(AuditEntry.at >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(AuditEntry.at < wanted.until)
+    async with readers() as session:
+        rows = list(await session.scalars(query.order_by(AuditEntry.position).limit(limit + 1)))
+    page = rows[:limit]
+    return AuditPage(
+        entries=[_view(entry) for entry in page],
+        next_cursor=page[-1].position if len(rows) > limit else None,
+    )
+
+
 @router.get("/v1/audit/entries")
 async def search_entries(
     request: Request,
@@ -89,24 +131,27 @@ async def search_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Entries in log order, filtered; page on with `after=<next_cursor>`."""
-    query = select(AuditEntry).where(_readable_by(principal), AuditEntry.position > after)
-    if document_id is not None:
-        query = query.where(AuditEntry.document_id == document_id)
-    if agency is not None:
-        query = query.where(AuditEntry.agency_code == agency)
-    if type is not None:
-        query = query.where(AuditEntry.event_type == type)
-    if since is not None:
-        query = query.where(AuditEntry.at >= since)
-    if until is not None:
-        query = query.where(AuditEntry.at < until)
-    async with request.app.state.readers() as session:
-        rows = list(await session.scalars(query.order_by(AuditEntry.position).limit(limit + 1)))
-    page = rows[:limit]
-    return AuditPage(
-        entries=[_view(entry) for entry in page],
-        next_cursor=page[-1].position if len(rows) > limit else None,
+    wanted = EntryFilter(document_id, agency, type, since, until)
+    return await find_entries(request.app.state.readers, principal, wanted, after, limit)
+
+
+async def document_timeline(
+    readers: async_sessionmaker[AsyncSession], principal: Principal, document_id: str
+) -> list[AuditEntryView]:
+    """Every entry about `document_id` that `principal` may read, in log order; a 404
+    problem when there is none."""
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.document_id == document_id, _readable_by(principal))
+        .order_by(AuditEntry.position)
     )
+    async with readers() as session:
+        entries = list(await session.scalars(query))
+    if not entries:
+        raise Problem(
+            404, "document_not_found", "No such document", f"no entries for {document_id}"
+        )
+    return [_view(entry) for entry in entries]
 
 
 @router.get("/v1/audit/documents/{document_id}/timeline")
@@ -114,18 +159,7 @@ async def timeline(
     request: Request, document_id: Text, principal: AnyPrincipal
 ) -> list[AuditEntryView]:
     """Everything the log holds about one document, in the order it happened."""
-    query = (
-        select(AuditEntry)
-        .where(AuditEntry.document_id == document_id, _readable_by(principal))
-        .order_by(AuditEntry.position)
-    )
-    async with request.app.state.readers() as session:
-        entries = list(await session.scalars(query))
-    if not entries:
-        raise Problem(
-            404, "document_not_found", "No such document", f"no entries for {document_id}"
-        )
-    return [_view(entry) for entry in entries]
+    return await document_timeline(request.app.state.readers, principal, document_id)
 
 
 def _size_within(size: int | None, log_size: int) -> int:
@@ -233,6 +267,21 @@ class CheckpointView(BaseModel):
     """Base64 of the RFC 3161 timestamp over the note, where a TSA is configured."""
 
 
+async def find_checkpoints(
+    readers: async_sessionmaker[AsyncSession], after_size: int = -1, limit: int = 100
+) -> list[CheckpointView]:
+    """Signed checkpoints larger than `after_size`, oldest first."""
+    query = (
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.size > after_size)
+        .order_by(AuditCheckpoint.size)
+        .limit(limit)
+    )
+    async with readers() as session:
+        rows = list(await session.scalars(query))
+    return [_checkpoint_view(row) for row in rows]
+
+
 @router.get("/v1/audit/checkpoints")
 async def checkpoints(
     request: Request,
@@ -241,15 +290,7 @@ async def checkpoints(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CheckpointView]:
     """Signed checkpoints, oldest first (any principal: they say nothing about contents)."""
-    query = (
-        select(AuditCheckpoint)
-        .where(AuditCheckpoint.size > after_size)
-        .order_by(AuditCheckpoint.size)
-        .limit(limit)
-    )
-    async with request.app.state.readers() as session:
-        rows = list(await session.scalars(query))
-    return [_checkpoint_view(row) for row in rows]
+    return await find_checkpoints(request.app.state.readers, after_size, limit)
 
 
 def _checkpoint_view(row: AuditCheckpoint) -> CheckpointView:
@@ -281,23 +322,14 @@ class EntryProof(BaseModel):
     """The signed checkpoint the proof leads to."""
 
 
-@router.get(
-    "/v1/audit/entries/{position}/proof",
-    responses={
-        404: {"description": "No entry readable there, no such checkpoint, or none signed yet"},
-        422: {"description": "The checkpoint asked for does not cover the entry"},
-    },
-)
-async def entry_proof(
-    request: Request,
-    principal: AnyPrincipal,
-    position: Annotated[int, Path(ge=0, le=INT64_MAX)],
-    checkpoint: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+async def prove_entry(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    position: int,
+    checkpoint: int | None = None,
 ) -> EntryProof:
-    """The entry at `position`, its inclusion proof, and the signed checkpoint the proof is
-    relative to: the one of size `checkpoint`, or by default the latest (a checkpoint covers
-    the entries before its size, so a fresh entry has none until the writer signs again)."""
-    async with request.app.state.sessions.begin() as session:
+    """`GET /v1/audit/entries/{position}/proof`'s answer, for the API and the console."""
+    async with sessions.begin() as session:
         entry = await session.scalar(
             select(AuditEntry).where(AuditEntry.position == position, _readable_by(principal))
         )
@@ -340,6 +372,42 @@ async def entry_proof(
 
 
 @router.get(
+    "/v1/audit/entries/{position}/proof",
+    responses={
+        404: {"description": "No entry readable there, no such checkpoint, or none signed yet"},
+        422: {"description": "The checkpoint asked for does not cover the entry"},
+    },
+)
+async def entry_proof(
+    request: Request,
+    principal: AnyPrincipal,
+    position: Annotated[int, Path(ge=0, le=INT64_MAX)],
+    checkpoint: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+) -> EntryProof:
+    """The entry at `position`, its inclusion proof, and the signed checkpoint the proof is
+    relative to: the one of size `checkpoint`, or by default the latest (a checkpoint covers
+    the entries before its size, so a fresh entry has none until the writer signs again)."""
+    return await prove_entry(request.app.state.sessions, principal, position, checkpoint)
+
+
+async def bundle_download(request: Request, start: int, end: int | None) -> StreamingResponse:
+    """The bundle of entries `start` up to `end` as a download (`export`); a 404 problem when
+    no checkpoint signs any entry of the range."""
+    origin = request.app.state.settings.audit_origin
+    async with request.app.state.readers() as session:
+        try:
+            span = await bundle_range(session, origin, start, end)
+        except BundleRangeError as exc:
+            raise Problem(404, "nothing_signed", "No signed entries there", str(exc)) from exc
+    filename = f"audit-{span.start}-{span.end}.jsonl"
+    return StreamingResponse(
+        bundle_lines(request.app.state.sessions, span),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
     "/v1/audit/export",
     response_class=StreamingResponse,
     responses={
@@ -357,18 +425,7 @@ async def export(
     the checkpoints and consistency proofs that let `axis audit verify` check it offline
     (axis/audit/bundle.py describes the format). The range ends at the last checkpoint
     within it, so that a signature covers every entry; the bundle's first line says where."""
-    origin = request.app.state.settings.audit_origin
-    async with request.app.state.readers() as session:
-        try:
-            span = await bundle_range(session, origin, start, end)
-        except BundleRangeError as exc:
-            raise Problem(404, "nothing_signed", "No signed entries there", str(exc)) from exc
-    filename = f"audit-{span.start}-{span.end}.jsonl"
-    return StreamingResponse(
-        bundle_lines(request.app.state.sessions, span),
-        media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return await bundle_download(request, start, end)
 
 
 @router.get(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,27 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One `axis serve` on the embedded bus for the browser tests."""
     yield from serve(tmp_path_factory.mktemp("console"), {})
+
+
+@pytest.fixture(scope="session")
+def served_on_kafka(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
+) -> Iterator[Served]:
+    """One `axis serve` on Kafka (topics of its own), for the tests that run on both buses."""
+    env = {
+        "AXIS_BUS": "kafka",
+        "AXIS_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "AXIS_TOPIC_NAMESPACE": f"console-{uuid.uuid4().hex[:12]}",
+    }
+    yield from serve(tmp_path_factory.mktemp("console-kafka"), env)
+
+
+@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def served_on_each_bus(request: pytest.FixtureRequest) -> Served:
+    """`served`, then `served_on_kafka`."""
+    name = "served" if request.param == "embedded" else "served_on_kafka"
+    found: Served = request.getfixturevalue(name)
+    return found
 
 
 @pytest.fixture

@@ -99,6 +99,8 @@ def serve(data_dir: Path, env: dict[str, str]) -> Iterator[Served]:
         "AXIS_BUS_PARTITIONS": "2",
         "AXIS_CONSOLE_SAMPLE_SECONDS": str(SAMPLE_SECONDS),
         "AXIS_AGENCY_MAX_IN_FLIGHT": "8",
+        "AXIS_CHECKPOINT_EVERY_ENTRIES": "5",  # the auditor's pages find entries signed
+        "AXIS_CHECKPOINT_INTERVAL_SECONDS": "0.5",
         **env,
     }
     log = data_dir / "serve.log"

@@ -3,91 +3,85 @@ into a page of a served axis (http://127.0.0.1 is a secure context, so WebCrypto
 verifies real entries against signed checkpoints and the axis certificate, and names what
 fails when a proof, a checkpoint root, a signature or the certificate is not the real one.
 
-Debian's Chromium (`apt-get install chromium`), driven by the pinned Playwright for Python;
-Playwright's own browser download is never used.
+The console's harness (`conftest.py`): Debian's Chromium driven by the pinned Playwright, a
+real `axis serve` on the embedded bus and on Kafka.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import itertools
 import json
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from console_harness import Served
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from envelopes import document
-from playwright.async_api import Page, async_playwright
-from push_endpoint import serving
-from running_axis import OTHER, RECIPIENT, SENDER, Axis, axis_settings, start_axis
+from playwright.sync_api import Browser, Page
+from running_axis import OTHER, RECIPIENT, SENDER
 
 from axis.audit.merkle import MerkleTree
 from signing.keys import certificate_pem, fingerprint_sha256
 from signing.xmldsig import sign_envelope
 
-CHROMIUM = "/usr/bin/chromium"
 MODULE = "/ui/static/audit-verify.js"
 DEADLINE = 60.0
-
-
-@dataclass
-class Served:
-    axis: Axis
-    url: str
-
-
-@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def served(
-    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
-) -> AsyncIterator[Served]:
-    """The axis with three agencies, served by uvicorn on 127.0.0.1."""
-    async for axis in start_axis(axis_settings(request, tmp_path, database_url)):
-        async with serving(axis.app) as url:
-            yield Served(axis, url)
+SENT = itertools.count(1)
 
 
 @pytest.fixture
-async def page(served: Served) -> AsyncIterator[Page]:
+def served(served_on_each_bus: Served) -> Served:
+    return served_on_each_bus
+
+
+@pytest.fixture
+def page(browser: Browser, served: Served) -> Iterator[Page]:
     """A headless Chromium page on the served axis's origin."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = await browser.new_page()
-            await page.goto(served.url)
-            assert await page.evaluate("window.isSecureContext")
-            yield page
-        finally:
-            await browser.close()
+    context = browser.new_context(base_url=served.base_url)
+    try:
+        page = context.new_page()
+        page.goto("/ui/sign-in")
+        assert page.evaluate("window.isSecureContext")
+        yield page
+    finally:
+        context.close()
 
 
-async def signed_entries(axis: Axis, documents: int) -> int:
+def signed_entries(served: Served, documents: int) -> tuple[int, list[str]]:
     """Send `documents` documents and wait until a checkpoint signs every entry they made
-    so far; the signed size."""
-    for n in range(documents):
-        body = sign_envelope(document(SENDER, [RECIPIENT], f"browser,{n}"), axis.key(SENDER))
-        assert (await axis.send(SENDER, body)).status_code == 202
-    want = 3 * documents  # received, verified, accepted: at least
-    end = time.monotonic() + DEADLINE
-    while True:
-        checkpoints = (await axis.request("GET", "/v1/audit/checkpoints", "auditor")).json()
-        if checkpoints and checkpoints[-1]["size"] >= want:
-            return int(checkpoints[-1]["size"])
-        assert time.monotonic() < end, f"no checkpoint of {want} entries"
-        await asyncio.sleep(0.05)  # polling the condition above, until the deadline
+    so far; the signed size and the documents' ids."""
+    with served.client("auditor") as auditor, served.client(SENDER) as sender:
+        before = auditor.get("/v1/audit/tree").json()["size"]
+        sent = []
+        for _ in range(documents):
+            envelope = document(SENDER, [RECIPIENT], f"000.00.00.G22,2026/12/03,{next(SENT)}/PV")
+            body = sign_envelope(envelope, served.keys.agencies[SENDER])
+            answer = sender.post(
+                "/v1/documents", content=body, headers={"Content-Type": "application/xml"}
+            )
+            assert answer.status_code == 202, answer.text
+            sent.append(answer.json()["document_id"])
+        want = before + 3 * documents  # received, verified, accepted: at least
+        end = time.monotonic() + DEADLINE
+        while True:
+            checkpoints = auditor.get("/v1/audit/checkpoints?limit=1000").json()
+            if checkpoints and checkpoints[-1]["size"] >= want:
+                return int(checkpoints[-1]["size"]), sent
+            assert time.monotonic() < end, f"no checkpoint of {want} entries"
+            time.sleep(0.05)  # polling the condition above, until the deadline
 
 
-async def fetch_and_verify(
+def fetch_and_verify(
     page: Page, position: int, token: str, checkpoint: int | None = None
 ) -> dict[str, Any]:
-    result: dict[str, Any] = await page.evaluate(
+    result: dict[str, Any] = page.evaluate(
         """async ([module, position, token, checkpoint]) => {
             const { fetchAndVerify } = await import(module);
             const init = { headers: { Authorization: `Bearer ${token}` } };
@@ -98,8 +92,8 @@ async def fetch_and_verify(
     return result
 
 
-async def verify(page: Page, proof: dict[str, Any], pem: str) -> dict[str, Any]:
-    result: dict[str, Any] = await page.evaluate(
+def verify(page: Page, proof: dict[str, Any], pem: str) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(
         """async ([module, proof, pem]) => {
             const { verifyEntryProof } = await import(module);
             return verifyEntryProof(proof, pem);
@@ -109,38 +103,49 @@ async def verify(page: Page, proof: dict[str, Any], pem: str) -> dict[str, Any]:
     return result
 
 
-async def test_real_entries_verify_in_the_browser(served: Served, page: Page) -> None:
-    axis = served.axis
-    size = await signed_entries(axis, 3)
-    certificate = axis.app.state.ingest.identity.certificate
-    auditor = axis.tokens["auditor"]
-    for position in range(size):  # every leaf of the tree, against its signed root
-        result = await fetch_and_verify(page, position, auditor, checkpoint=size)
+def test_real_entries_verify_in_the_browser(served: Served, page: Page) -> None:
+    size, [document_id] = signed_entries(served, 1)
+    with served.client("auditor") as auditor:
+        pem = auditor.get("/v1/audit/certificate").text
+        own = auditor.get(f"/v1/audit/documents/{document_id}/timeline").json()[0]["position"]
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    auditor_token = served.tokens["auditor"]
+    every: list[dict[str, Any]] = page.evaluate(  # every leaf of the tree, against its signed root
+        """async ([module, size, token]) => {
+            const { fetchAndVerify } = await import(module);
+            const init = { headers: { Authorization: `Bearer ${token}` } };
+            const results = [];
+            for (let position = 0; position < size; position++) {
+                results.push(await fetchAndVerify(position, { init, checkpoint: size }));
+            }
+            return results;
+        }""",
+        [MODULE, size, auditor_token],
+    )
+    assert len(every) == size
+    for position, result in enumerate(every):
         assert result["ok"], (position, result["failures"])
         assert result["checkpoint"]["size"] == size
-    for position in sorted({0, 1, size // 2, size - 1}):  # against the latest checkpoint
-        result = await fetch_and_verify(page, position, auditor)
-        assert result["ok"], result["failures"]
-        assert result["checks"] == {"entry": True, "inclusion": True, "signature": True}
-        assert result["position"] == position
-        named = result["checkpoint"]
-        assert named["origin"] == "edoc-axis/audit" and named["size"] > position
-        proof = await axis.request(
-            "GET", f"/v1/audit/entries/{position}/proof?checkpoint={named['size']}", "auditor"
-        )
-        assert named["root"] == proof.json()["checkpoint"]["root"], "the signed root it checked"
-        assert result["certificate"]["sha256"] == fingerprint_sha256(certificate)
+    with served.client("auditor") as auditor:
+        for position in sorted({0, 1, size // 2, size - 1}):  # against the latest checkpoint
+            result = fetch_and_verify(page, position, auditor_token)
+            assert result["ok"], result["failures"]
+            assert result["checks"] == {"entry": True, "inclusion": True, "signature": True}
+            assert result["position"] == position
+            named = result["checkpoint"]
+            assert named["origin"] == "edoc-axis/audit" and named["size"] > position
+            proof = auditor.get(f"/v1/audit/entries/{position}/proof?checkpoint={named['size']}")
+            assert named["root"] == proof.json()["checkpoint"]["root"], "the signed root it checked"
+            assert result["certificate"]["sha256"] == fingerprint_sha256(certificate)
 
     # An agency's session checks the entries it may read, and only those.
-    own = await fetch_and_verify(page, 0, axis.tokens[SENDER])
-    assert own["ok"], own["failures"]
+    mine = fetch_and_verify(page, own, served.tokens[SENDER])
+    assert mine["ok"], mine["failures"]
     with pytest.raises(Exception, match="404"):
-        await fetch_and_verify(page, 0, axis.tokens[OTHER])
+        fetch_and_verify(page, own, served.tokens[OTHER])
 
 
-async def test_the_inclusion_algorithm_agrees_with_the_python_tree(
-    served: Served, page: Page
-) -> None:
+def test_the_inclusion_algorithm_agrees_with_the_python_tree(page: Page) -> None:
     """Every leaf of every tree of 1 to 40 leaves: the browser climbs the proof the Python
     tree gives to the Python tree's root; the proof fails for the next leaf, or with a node
     too many."""
@@ -152,7 +157,7 @@ async def test_the_inclusion_algorithm_agrees_with_the_python_tree(
             leaf = base64.b64encode(tree.leaf(index)).decode()
             root = base64.b64encode(tree.root()).decode()
             cases.append([leaf, index, size, proof, root])
-    outcomes: list[list[bool]] = await page.evaluate(
+    outcomes: list[list[bool]] = page.evaluate(
         """async ([module, cases]) => {
             const { rootFromInclusionProof, base64ToBytes } = await import(module);
             const b = base64ToBytes;
@@ -225,16 +230,15 @@ def tampered_entry(proof: dict[str, Any]) -> dict[str, Any]:
     return {**proof, "entry": base64.b64encode(changed).decode()}
 
 
-async def test_tampering_shows_as_failed(served: Served, page: Page) -> None:
-    axis = served.axis
-    size = await signed_entries(axis, 2)
+def test_tampering_shows_as_failed(served: Served, page: Page) -> None:
+    size, _ = signed_entries(served, 2)
     position = size // 2
-    answer = await axis.request("GET", f"/v1/audit/entries/{position}/proof", "auditor")
-    proof = answer.json()
+    with served.client("auditor") as auditor:
+        proof = auditor.get(f"/v1/audit/entries/{position}/proof").json()
+        pem = auditor.get("/v1/audit/certificate").text
     assert len(proof["proof"]) >= 2
-    pem = (await axis.request("GET", "/v1/audit/certificate", "auditor")).text
 
-    genuine = await verify(page, proof, pem)
+    genuine = verify(page, proof, pem)
     assert genuine["ok"], genuine["failures"]
 
     cases = {
@@ -246,7 +250,7 @@ async def test_tampering_shows_as_failed(served: Served, page: Page) -> None:
     }
     failures = {}
     for case, (changed, certificate, checks) in cases.items():
-        result = await verify(page, changed, certificate)
+        result = verify(page, changed, certificate)
         assert not result["ok"], case
         assert {key: result["checks"][key] for key in checks} == checks, (case, result)
         assert result["failures"], case
@@ -258,8 +262,8 @@ async def test_tampering_shows_as_failed(served: Served, page: Page) -> None:
 
     # The result names the checkpoint it checked against: the signed note's, as given.
     assert genuine["checkpoint"]["size"] == proof["checkpoint"]["size"]
-    forged_root = await verify(page, tampered_root(proof), pem)
+    forged_root = verify(page, tampered_root(proof), pem)
     assert forged_root["checkpoint"]["root"] != proof["checkpoint"]["root"]
-    garbage = await verify(page, {**proof, "checkpoint": {"note": "not a note"}}, "no pem")
+    garbage = verify(page, {**proof, "checkpoint": {"note": "not a note"}}, "no pem")
     assert not garbage["ok"] and garbage["checkpoint"] is None
     assert {"checkpoint", "certificate"} <= {f.split(":")[0] for f in garbage["failures"]}

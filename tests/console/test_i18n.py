@@ -10,6 +10,7 @@ import axis.console
 from axis.console.i18n import TEXTS
 from axis.console.navigation import NAVIGATION
 from axis.storage.models import Role
+from schemas.events import EventType
 
 TEMPLATES = Path(axis.console.__file__).parent / "templates"
 CONSOLE = Path(axis.console.__file__).parent
@@ -37,3 +38,8 @@ def test_the_placeholders_match_between_languages() -> None:
     for key, vietnamese in TEXTS["vi"].items():
         fields = set(re.findall(r"\{(\w+)\}", vietnamese))
         assert fields == set(re.findall(r"\{(\w+)\}", TEXTS["en"][key])), key
+
+
+def test_every_event_type_has_a_name_on_the_audit_pages() -> None:
+    names = {f"audit_event_{type.value.replace('.', '_')}" for type in EventType}
+    assert names - set(TEXTS["vi"]) == set()
