@@ -268,17 +268,21 @@ class CheckpointView(BaseModel):
 
 
 async def find_checkpoints(
-    readers: async_sessionmaker[AsyncSession], after_size: int = -1, limit: int = 100
+    readers: async_sessionmaker[AsyncSession],
+    after_size: int = -1,
+    limit: int = 100,
+    *,
+    before_size: int | None = None,
+    newest_first: bool = False,
 ) -> list[CheckpointView]:
-    """Signed checkpoints larger than `after_size`, oldest first."""
-    query = (
-        select(AuditCheckpoint)
-        .where(AuditCheckpoint.size > after_size)
-        .order_by(AuditCheckpoint.size)
-        .limit(limit)
-    )
+    """Signed checkpoints larger than `after_size` (and smaller than `before_size`), oldest
+    first, or newest first: the API's list and the console's."""
+    query = select(AuditCheckpoint).where(AuditCheckpoint.size > after_size)
+    if before_size is not None:
+        query = query.where(AuditCheckpoint.size < before_size)
+    order = AuditCheckpoint.size.desc() if newest_first else AuditCheckpoint.size
     async with readers() as session:
-        rows = list(await session.scalars(query))
+        rows = list(await session.scalars(query.order_by(order).limit(limit)))
     return [_checkpoint_view(row) for row in rows]
 
 

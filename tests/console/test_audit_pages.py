@@ -270,6 +270,9 @@ def test_the_exported_bundle_verifies_with_axis_audit_verify(
     page = signed_in("auditor", lang="en")
     page.goto("/ui/audit/checkpoints")
     expect(page.locator("#checkpoints tbody tr").first).to_be_visible()
+    rows = page.locator("#checkpoints tbody tr").all()
+    sizes = [int(row.get_attribute("data-size") or 0) for row in rows]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] > 0, "newest first"
     page.fill("#export input[name=from]", "0")
     with page.expect_download() as downloading:
         page.click("#export button")

@@ -214,20 +214,20 @@ async def certificate(request: Request) -> Response:
 
 
 @router.get("/ui/audit/checkpoints", name="audit_checkpoints", dependencies=auditor)
-async def checkpoints(request: Request, after_size: str | None = None) -> Response:
-    """The signed checkpoints, oldest first, and the export form."""
+async def checkpoints(request: Request, before_size: str | None = None) -> Response:
+    """The signed checkpoints, newest first, and the export form."""
     try:
-        after = _count(after_size, "audit_field_after_size")
+        before = _count(before_size, "audit_field_before_size")
     except _Unreadable as error:
         return _unreadable(request, error)
     rows = await find_checkpoints(
-        request.app.state.readers, -1 if after is None else after, PAGE_SIZE
+        request.app.state.readers, limit=PAGE_SIZE, before_size=before, newest_first=True
     )
     identity = request.app.state.ingest.identity
     context = {
         "checkpoints": rows,
-        "next_after": rows[-1].size if len(rows) == PAGE_SIZE else None,
-        "paged": after is not None,
+        "older": rows[-1].size if len(rows) == PAGE_SIZE else None,
+        "paged": before is not None,
         "fingerprint": fingerprint_sha256(identity.certificate),
     }
     return render(request, "audit_checkpoints.html", context)
