@@ -67,7 +67,7 @@ def _count(value: str | None, field: str, *, least: int = 0) -> int | None:
     value = (value or "").strip()
     if not value:
         return None
-    if not value.isdigit() or not least <= int(value) <= INT64_MAX:
+    if not (value.isascii() and value.isdigit()) or not least <= int(value) <= INT64_MAX:
         raise _Unreadable(field)
     return int(value)
 
