@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, nullcontext
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from axis import __version__
@@ -21,6 +22,10 @@ from axis.audit.writer import write_forever
 from axis.bus.factory import create_bus
 from axis.bus.topics import ensure_topics
 from axis.config import Settings
+from axis.console.api_docs import install_api_docs
+from axis.console.figures import Figures
+from axis.console.live import Live
+from axis.console.routes import install_console
 from axis.hangs import within
 from axis.pipeline.budget import ByteBudget
 from axis.pipeline.ingest import Ingest
@@ -69,14 +74,28 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
             summaries = summarise_forever(
                 app.state.refusals, context.bus, settings.refusal_summary_seconds
             )
-            async with (
-                background({"refusal-summaries": summaries}),
-                every_worker(context, identity) if workers else nullcontext(),
-            ):
-                yield
+            app.state.live = Live(
+                Figures(readers, context.bus), settings.console_sample_seconds, app.state.stopping
+            )
+            work = {
+                "refusal-summaries": summaries,
+                "console-samples": app.state.live.sample_forever(),
+            }
+            try:
+                async with (
+                    background(work),
+                    every_worker(context, identity) if workers else nullcontext(),
+                ):
+                    yield
+            finally:
+                app.state.stopping.set()
 
-    app = FastAPI(title="edoc-axis", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="edoc-axis", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
+    # Set when the server begins to stop: long answers (the console's live streams) end.
+    app.state.stopping = asyncio.Event()
     app.state.admission = Admission(
         RateLimiter(settings.agency_rate_per_second, settings.agency_rate_burst),
         settings.agency_max_in_flight,
@@ -95,6 +114,8 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.include_router(audit.router)
     app.include_router(vdxp_router(settings))
     install_openapi(app)
+    install_api_docs(app)
+    install_console(app)
     return app
 
 
@@ -122,9 +143,28 @@ async def connected(settings: Settings) -> AsyncIterator[tuple[WorkerContext, As
 
 
 async def run_worker_process(settings: Settings) -> None:
-    """The workers alone, until interrupted: `axis worker`."""
-    async with connected(settings) as (context, _), running_workers(context):
+    """The workers alone, until interrupted: `axis worker`. Deliveries are counted where they
+    happen, here, so with `AXIS_WORKER_METRICS_PORT` the process serves its own /metrics."""
+    async with (
+        connected(settings) as (context, _),
+        running_workers(context),
+        serving_metrics(settings.worker_metrics_port),
+    ):
         await asyncio.Event().wait()
+
+
+@asynccontextmanager
+async def serving_metrics(port: int | None) -> AsyncIterator[None]:
+    """Prometheus's own small HTTP server on `port` (all addresses) while the block runs."""
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(port)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.shutdown)
+        await asyncio.to_thread(thread.join)
 
 
 async def run_audit_writer(settings: Settings) -> None:

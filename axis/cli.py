@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn, TypeVar
 
 import typer
-import uvicorn
 from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from axis.api.header_deadline import with_header_deadline
 from axis.app import configured_identity, create_app, run_audit_writer, run_worker_process
 from axis.audit.bundle import BundleRangeError, bundle_lines, bundle_range
 from axis.audit.verify import BundleVerifier, Report
@@ -51,6 +49,7 @@ from axis.registry import (
     read_agency_file,
     save_agencies,
 )
+from axis.server import run_server
 from axis.storage.database import create_engine, create_session_factory, dispose
 from axis.storage.database import migrate as migrate_database
 from axis.storage.models import Role
@@ -133,13 +132,8 @@ def serve(
 ) -> None:
     """Run the axis: the API and every worker in this one process."""
     settings = Settings()
-    uvicorn.run(
-        create_app(settings, workers=not only_api),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        http=with_header_deadline(settings.header_timeout_seconds),
-    )
+    app = create_app(settings, workers=not only_api)
+    run_server(app, settings, host or settings.host, port or settings.port)
 
 
 @app.command()

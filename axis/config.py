@@ -194,6 +194,32 @@ class Settings(BaseSettings):
         gt=0,
         description="Flood-type refusals are summarised in the audit log this often.",
     )
+    console_session_hours: float = Field(
+        default=8.0, gt=0, description="A console sign-in lasts this long, then asks again."
+    )
+    console_sample_seconds: float = Field(
+        default=5.0, gt=0, description="The overview samples its figures this often (an hour kept)."
+    )
+    console_alert_lag_records: int = Field(
+        default=10_000, ge=1, description="Overview banner: a consumer group this many behind."
+    )
+    console_alert_latency_p99_seconds: float = Field(
+        default=60.0, gt=0, description="Overview banner: submit-to-delivered p99 above this."
+    )
+    console_alert_unsigned_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Overview banner: audit entries waiting this long for a signed checkpoint.",
+    )
+    console_alert_dead_letters: int = Field(
+        default=1, ge=1, description="Overview banner: this many dead letters waiting."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Where `axis worker` serves /metrics (its delivery counters); none if unset.",
+    )
 
     @classmethod
     def settings_customise_sources(

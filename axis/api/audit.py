@@ -8,13 +8,15 @@ sent or received, and nothing else (the rest looks like nothing at all).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.api.auth import current_principal, require
 from axis.api.front_door import FrontDoorRoute
@@ -76,6 +78,46 @@ def _readable_by(principal: Principal) -> Any:
     return AuditEntry.document_id.in_(own)
 
 
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which entries a search wants: all of them given the defaults."""
+
+    document_id: str | None = None
+    agency: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def find_entries(
+    readers: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    wanted: EntryFilter,
+    after: int = -1,
+    limit: int = 100,
+) -> AuditPage:
+    """The entries `principal` may read that match `wanted`, in log order after position
+    `after`: the API's search and the console's."""
+    query = select(AuditEntry).where(_readable_by(principal), AuditEntry.position > after)
+    if wanted.document_id is not None:
+        query = query.where(AuditEntry.document_id == wanted.document_id)
+    if wanted.agency is not None:
+        query = query.where(AuditEntry.agency_code == wanted.agency)
+    if wanted.type is not None:
+        query = query.where(AuditEntry.event_type == wanted.type)
+    if wanted.since is not None:
+        query = query.where(AuditEntry.at >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(AuditEntry.at < wanted.until)
+    async with readers() as session:
+        rows = list(await session.scalars(query.order_by(AuditEntry.position).limit(limit + 1)))
+    page = rows[:limit]
+    return AuditPage(
+        entries=[_view(entry) for entry in page],
+        next_cursor=page[-1].position if len(rows) > limit else None,
+    )
+
+
 @router.get("/v1/audit/entries")
 async def search_entries(
     request: Request,
@@ -89,24 +131,27 @@ async def search_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Entries in log order, filtered; page on with `after=<next_cursor>`."""
-    query = select(AuditEntry).where(_readable_by(principal), AuditEntry.position > after)
-    if document_id is not None:
-        query = query.where(AuditEntry.document_id == document_id)
-    if agency is not None:
-        query = query.where(AuditEntry.agency_code == agency)
-    if type is not None:
-        query = query.where(AuditEntry.event_type == type)
-    if since is not None:
-        query = query.where(AuditEntry.at >= since)
-    if until is not None:
-        query = query.where(AuditEntry.at < until)
-    async with request.app.state.readers() as session:
-        rows = list(await session.scalars(query.order_by(AuditEntry.position).limit(limit + 1)))
-    page = rows[:limit]
-    return AuditPage(
-        entries=[_view(entry) for entry in page],
-        next_cursor=page[-1].position if len(rows) > limit else None,
+    wanted = EntryFilter(document_id, agency, type, since, until)
+    return await find_entries(request.app.state.readers, principal, wanted, after, limit)
+
+
+async def document_timeline(
+    readers: async_sessionmaker[AsyncSession], principal: Principal, document_id: str
+) -> list[AuditEntryView]:
+    """Every entry about `document_id` that `principal` may read, in log order; a 404
+    problem when there is none."""
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.document_id == document_id, _readable_by(principal))
+        .order_by(AuditEntry.position)
     )
+    async with readers() as session:
+        entries = list(await session.scalars(query))
+    if not entries:
+        raise Problem(
+            404, "document_not_found", "No such document", f"no entries for {document_id}"
+        )
+    return [_view(entry) for entry in entries]
 
 
 @router.get("/v1/audit/documents/{document_id}/timeline")
@@ -114,18 +159,7 @@ async def timeline(
     request: Request, document_id: Text, principal: AnyPrincipal
 ) -> list[AuditEntryView]:
     """Everything the log holds about one document, in the order it happened."""
-    query = (
-        select(AuditEntry)
-        .where(AuditEntry.document_id == document_id, _readable_by(principal))
-        .order_by(AuditEntry.position)
-    )
-    async with request.app.state.readers() as session:
-        entries = list(await session.scalars(query))
-    if not entries:
-        raise Problem(
-            404, "document_not_found", "No such document", f"no entries for {document_id}"
-        )
-    return [_view(entry) for entry in entries]
+    return await document_timeline(request.app.state.readers, principal, document_id)
 
 
 def _size_within(size: int | None, log_size: int) -> int:
@@ -233,6 +267,25 @@ class CheckpointView(BaseModel):
     """Base64 of the RFC 3161 timestamp over the note, where a TSA is configured."""
 
 
+async def find_checkpoints(
+    readers: async_sessionmaker[AsyncSession],
+    after_size: int = -1,
+    limit: int = 100,
+    *,
+    before_size: int | None = None,
+    newest_first: bool = False,
+) -> list[CheckpointView]:
+    """Signed checkpoints larger than `after_size` (and smaller than `before_size`), oldest
+    first, or newest first: the API's list and the console's."""
+    query = select(AuditCheckpoint).where(AuditCheckpoint.size > after_size)
+    if before_size is not None:
+        query = query.where(AuditCheckpoint.size < before_size)
+    order = AuditCheckpoint.size.desc() if newest_first else AuditCheckpoint.size
+    async with readers() as session:
+        rows = list(await session.scalars(query.order_by(order).limit(limit)))
+    return [_checkpoint_view(row) for row in rows]
+
+
 @router.get("/v1/audit/checkpoints")
 async def checkpoints(
     request: Request,
@@ -241,24 +294,121 @@ async def checkpoints(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[CheckpointView]:
     """Signed checkpoints, oldest first (any principal: they say nothing about contents)."""
-    query = (
-        select(AuditCheckpoint)
-        .where(AuditCheckpoint.size > after_size)
-        .order_by(AuditCheckpoint.size)
-        .limit(limit)
+    return await find_checkpoints(request.app.state.readers, after_size, limit)
+
+
+def _checkpoint_view(row: AuditCheckpoint) -> CheckpointView:
+    return CheckpointView(
+        size=row.size,
+        root=b64(row.root),
+        at=row.at,
+        note=row.note,
+        timestamp=b64(row.timestamp) if row.timestamp else None,
     )
-    async with request.app.state.readers() as session:
-        rows = list(await session.scalars(query))
-    return [
-        CheckpointView(
-            size=row.size,
-            root=b64(row.root),
-            at=row.at,
-            note=row.note,
-            timestamp=b64(row.timestamp) if row.timestamp else None,
+
+
+class EntryProof(BaseModel):
+    """All it takes to check one entry without trusting the server: hash `entry` into its
+    leaf, climb `proof` to a root, and compare it with the root of the signed `checkpoint`
+    note, whose signature verifies with the axis certificate (`/v1/audit/certificate`).
+    `axis/console/static/audit-verify.js` does exactly that in a browser."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    position: int
+    entry: str
+    """Base64 of the entry's exact bytes: the leaf hash is SHA-256(0x00 || these bytes), and
+    they name their own `position`."""
+    proof: list[str]
+    """Base64 of the RFC 9162 inclusion proof (PATH) from the leaf up, in the tree of
+    `checkpoint.size` entries."""
+    checkpoint: CheckpointView
+    """The signed checkpoint the proof leads to."""
+
+
+async def prove_entry(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    position: int,
+    checkpoint: int | None = None,
+) -> EntryProof:
+    """`GET /v1/audit/entries/{position}/proof`'s answer, for the API and the console."""
+    async with sessions.begin() as session:
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.position == position, _readable_by(principal))
         )
-        for row in rows
-    ]
+        if entry is None:
+            raise Problem(404, "entry_not_found", "No such entry", f"no entry at {position}")
+        query = select(AuditCheckpoint)
+        if checkpoint is None:
+            query = query.where(AuditCheckpoint.size > position)
+        else:
+            query = query.where(AuditCheckpoint.size == checkpoint)
+        signed = await session.scalar(query.order_by(AuditCheckpoint.size.desc()).limit(1))
+        if signed is None and checkpoint is None:
+            raise Problem(
+                404,
+                "nothing_signed",
+                "Not signed yet",
+                f"no checkpoint covers entry {position} yet",
+            )
+        if signed is None:
+            raise Problem(
+                404,
+                "checkpoint_not_found",
+                "No such checkpoint",
+                f"no checkpoint of size {checkpoint}",
+            )
+        if position >= signed.size:
+            raise Problem(
+                422,
+                "not_in_tree",
+                "Not in that tree",
+                f"{position} >= checkpoint size {signed.size}",
+            )
+        proof = await merkle.inclusion_proof(DatabaseLeafStore(session), position, signed.size)
+    return EntryProof(
+        position=position,
+        entry=b64(entry.entry),
+        proof=[b64(node) for node in proof],
+        checkpoint=_checkpoint_view(signed),
+    )
+
+
+@router.get(
+    "/v1/audit/entries/{position}/proof",
+    responses={
+        404: {"description": "No entry readable there, no such checkpoint, or none signed yet"},
+        422: {"description": "The checkpoint asked for does not cover the entry"},
+    },
+)
+async def entry_proof(
+    request: Request,
+    principal: AnyPrincipal,
+    position: Annotated[int, Path(ge=0, le=INT64_MAX)],
+    checkpoint: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+) -> EntryProof:
+    """The entry at `position`, its inclusion proof, and the signed checkpoint the proof is
+    relative to: the one of size `checkpoint`, or by default the latest (a checkpoint covers
+    the entries before its size, so a fresh entry has none until the writer signs again)."""
+    return await prove_entry(request.app.state.sessions, principal, position, checkpoint)
+
+
+async def bundle_download(request: Request, start: int, end: int | None) -> StreamingResponse:
+    """The bundle of entries `start` up to `end` as a download (`export`); a 404 problem when
+    no checkpoint signs any entry of the range."""
+    origin = request.app.state.settings.audit_origin
+    async with request.app.state.readers() as session:
+        try:
+            span = await bundle_range(session, origin, start, end)
+        except BundleRangeError as exc:
+            raise Problem(404, "nothing_signed", "No signed entries there", str(exc)) from exc
+    filename = f"audit-{span.start}-{span.end}.jsonl"
+    return StreamingResponse(
+        bundle_lines(request.app.state.sessions, span),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get(
@@ -279,18 +429,7 @@ async def export(
     the checkpoints and consistency proofs that let `axis audit verify` check it offline
     (axis/audit/bundle.py describes the format). The range ends at the last checkpoint
     within it, so that a signature covers every entry; the bundle's first line says where."""
-    origin = request.app.state.settings.audit_origin
-    async with request.app.state.readers() as session:
-        try:
-            span = await bundle_range(session, origin, start, end)
-        except BundleRangeError as exc:
-            raise Problem(404, "nothing_signed", "No signed entries there", str(exc)) from exc
-    filename = f"audit-{span.start}-{span.end}.jsonl"
-    return StreamingResponse(
-        bundle_lines(request.app.state.sessions, span),
-        media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return await bundle_download(request, start, end)
 
 
 @router.get(

@@ -1,16 +1,94 @@
-"""Prometheus metrics, scraped at `/metrics`."""
+"""Prometheus metrics, scraped at `/metrics`.
+
+Counters and histograms are counted where their event happens (documents in
+`axis.pipeline.ingest`, deliveries in `axis.delivery.lifecycle`, refusals in
+`axis.api.refusals`). The figures below are states of the whole axis rather than events of
+this process: they are read from the bus and the database when scraped, so every API process
+reports the same values (aggregate them with `max`, not `sum`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import logging
+import math
+from datetime import datetime
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from axis.api.front_door import FrontDoorRoute
+from axis.audit.tree import log_size
+from axis.audit.writer import AUDIT_GROUP
+from axis.bus import Bus, BusError
+from axis.bus.topics import DELIVERIES, DOCUMENTS, EVENTS, RETRY_TIERS
+from axis.delivery.retry import RETRY_GROUP
+from axis.delivery.router import ROUTER_GROUP
+from axis.delivery.worker import DELIVERY_GROUP
+from axis.storage.models import AuditCheckpoint, Delivery, DeliveryState, utcnow
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"], route_class=FrontDoorRoute)
 
+CONSUMER_GROUPS = {
+    ROUTER_GROUP: [DOCUMENTS],
+    DELIVERY_GROUP: [DELIVERIES],
+    RETRY_GROUP: list(RETRY_TIERS),
+    AUDIT_GROUP: [EVENTS],
+}
+"""Every consumer group of the axis and the topics it reads."""
+
+CONSUMER_LAG = Gauge(
+    "axis_consumer_lag",
+    "Records a consumer group has yet to commit, per topic and partition (absent while the "
+    "bus cannot be read)",
+    ["group", "topic", "partition"],
+)
+AUDIT_LOG_ENTRIES = Gauge("axis_audit_log_entries", "Entries in the audit log")
+CHECKPOINT_SIZE = Gauge(
+    "axis_audit_checkpoint_size", "Entries covered by the last signed checkpoint (0: none yet)"
+)
+CHECKPOINT_AGE = Gauge(
+    "axis_audit_checkpoint_age_seconds",
+    "Seconds since the last signed checkpoint (NaN before the first one)",
+)
+DEAD_LETTERS = Gauge("axis_dead_letters", "Deliveries that are dead letters now")
+
 
 @router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     """Every metric of this process in the Prometheus text format."""
+    await _read_consumer_lag(request.app.state.bus)
+    async with request.app.state.readers() as session:
+        await _read_audit_and_dead_letters(session)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _read_consumer_lag(bus: Bus) -> None:
+    CONSUMER_LAG.clear()  # a partition that cannot be read shows as absent, not as stale
+    for group, topics in CONSUMER_GROUPS.items():
+        try:
+            lags = await bus.lag(group, topics)
+        except BusError:
+            logger.warning("cannot read the lag of consumer group %s", group, exc_info=True)
+            continue
+        for lag in lags:
+            CONSUMER_LAG.labels(group, lag.topic, str(lag.partition)).set(lag.lag)
+
+
+async def _read_audit_and_dead_letters(session: AsyncSession) -> None:
+    AUDIT_LOG_ENTRIES.set(await log_size(session))
+    last = (
+        await session.execute(
+            select(AuditCheckpoint.size, AuditCheckpoint.at)
+            .order_by(AuditCheckpoint.size.desc())
+            .limit(1)
+        )
+    ).first()
+    signed_at: datetime | None = None if last is None else last.at
+    CHECKPOINT_SIZE.set(0 if last is None else last.size)
+    CHECKPOINT_AGE.set(math.nan if signed_at is None else (utcnow() - signed_at).total_seconds())
+    dead = select(func.count()).select_from(Delivery).where(Delivery.state == DeliveryState.DEAD)
+    DEAD_LETTERS.set(await session.scalar(dead) or 0)

@@ -18,8 +18,10 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, TypedDict
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,7 +29,7 @@ from axis.bus import Bus, Message, Record
 from axis.bus.topics import DELIVERIES, RETRY_TIERS
 from axis.events import Event, event_message
 from axis.messages import DeliveryRequested, bus_message
-from axis.storage.models import Delivery, DeliveryState, utcnow
+from axis.storage.models import Delivery, DeliveryState, Document, Status, utcnow
 from schemas.events import (
     DeliveryAcked,
     DeliveryAttempted,
@@ -44,6 +46,20 @@ WAITING = (DeliveryState.QUEUED, DeliveryState.RETRYING)
 ACKED = {"done": DeliveryState.ACKED_DONE, "fail": DeliveryState.ACKED_FAIL}
 NOT_BEFORE_HEADER = "not-before"
 """Epoch milliseconds before which a retry record must not be attempted."""
+
+TRANSITIONS = Counter(
+    "axis_deliveries_total",
+    "Delivery state changes, by kind (edoc, status) and outcome (queued, delivered, "
+    "retrying, dead, replayed, acked_done, acked_fail): each counted once, where it is made",
+    ["kind", "outcome"],
+)
+LATENCY = Histogram(
+    "axis_delivery_latency_seconds",
+    "From the sender's submission to the delivery (pushed, dropped or in the inbox), by kind "
+    "and adapter",
+    ["kind", "adapter"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400),
+)
 
 
 def event_id(delivery: str, step: str) -> str:
@@ -114,7 +130,8 @@ class Lifecycle:
         async with self.sessions.begin() as session:
             ids = [delivery.id for delivery in deliveries]
             known = set(await session.scalars(select(Delivery.id).where(Delivery.id.in_(ids))))
-            session.add_all(delivery for delivery in deliveries if delivery.id not in known)
+            new = [delivery for delivery in deliveries if delivery.id not in known]
+            session.add_all(new)
         messages = []
         for delivery in deliveries:
             messages += [
@@ -122,10 +139,12 @@ class Lifecycle:
                 event_message(_event(delivery, "queued", DeliveryQueued(**_step(delivery)))),
             ]
         await self.bus.publish_many(messages)
+        for delivery in new:
+            TRANSITIONS.labels(delivery.kind, "queued").inc()
 
     async def delivered(self, delivery: Delivery, attempt: Attempt, *, adapter: str) -> bool:
         """Waiting -> delivered, once; True if this call delivered it."""
-        return await self._after_attempt(
+        changed = await self._after_attempt(
             delivery,
             attempt,
             _waiting(delivery),
@@ -138,6 +157,21 @@ class Lifecycle:
                 )
             ],
         )
+        if changed:
+            submitted = await self._submitted_at(delivery)
+            LATENCY.labels(delivery.kind, adapter).observe((utcnow() - submitted).total_seconds())
+        return changed
+
+    async def _submitted_at(self, delivery: Delivery) -> datetime:
+        """When the sender's message was received: where a delivery's latency starts."""
+        if delivery.status_id is not None:
+            query = select(Status.received_at).where(Status.id == delivery.status_id)
+        else:
+            query = select(Document.received_at).where(Document.id == delivery.document_id)
+        async with self.sessions() as session:
+            submitted = await session.scalar(query)
+        assert submitted is not None  # deliveries reference their message
+        return submitted
 
     async def retry(self, delivery: Delivery, attempt: Attempt, *, delay: float) -> bool:
         """Waiting -> retrying, with a request on the retry tier of this attempt, due after
@@ -223,6 +257,9 @@ class Lifecycle:
                 next_round = Step(delivery.replays + 1, 1)
                 messages += [_request(DELIVERIES, delivery, next_round), event_message(event)]
             await self.bus.publish_many(messages)
+        for delivery in deliveries:
+            if delivery.id in replayed:
+                TRANSITIONS.labels(delivery.kind, "replayed").inc()
         return replayed
 
     async def acknowledge(
@@ -232,18 +269,24 @@ class Lifecycle:
         accepted as it is; the other one raises `AlreadyAcknowledged`."""
         state = ACKED[result]
         async with self.sessions.begin() as session:
-            if await _update(
+            changed = await _update(
                 session,
                 [Delivery.id == delivery.id, Delivery.state == DeliveryState.DELIVERED],
                 state=state,
                 acked_at=utcnow(),
                 ack_reason=reason or None,
-            ):
+            )
+            if changed:
                 ack = DeliveryAcked(**_step(delivery), result=result, reason=reason)
                 acked = _event(delivery, "acked", ack, actor=actor)
                 await self.bus.publish_many([event_message(acked)])
-                return state
-            current = await session.scalar(select(Delivery.state).where(Delivery.id == delivery.id))
+            else:
+                current = await session.scalar(
+                    select(Delivery.state).where(Delivery.id == delivery.id)
+                )
+        if changed:
+            TRANSITIONS.labels(delivery.kind, state.value).inc()
+            return state
         if current is state:
             return state
         raise AlreadyAcknowledged(current or delivery.state)
@@ -273,6 +316,8 @@ class Lifecycle:
         async with self.sessions.begin() as session:
             changed = await _update(session, guard, attempts=attempt.number, **values)
             await self.bus.publish_many([event_message(attempted), *(then if changed else [])])
+        if changed:
+            TRANSITIONS.labels(delivery.kind, values["state"].value).inc()
         return changed
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -68,6 +69,13 @@ from signing.xmldsig import VerifiedEnvelope, verify_envelope
 logger = logging.getLogger(__name__)
 
 ID_NAMESPACE = uuid.UUID("5b0f4c1e-3f6e-4d7a-9a52-2f1e0c9d7b11")
+
+MESSAGES = Counter(
+    "axis_documents_total",
+    "Documents and status messages sent to the axis, by kind (document, status), result "
+    "(accepted, repeated: an identical resend, rejected) and reason (the problem code)",
+    ["kind", "result", "reason"],
+)
 
 
 @dataclass(frozen=True)
@@ -122,10 +130,12 @@ async def _recording_rejections(
     transport: Transport,
 ) -> Accepted:
     try:
-        return await work
+        accepted = await work
     except Problem as rejection:
         await record_rejection(ingest, rejected, agency_code, body, rejection, transport)
         raise
+    MESSAGES.labels(accepted.kind, "accepted" if accepted.new else "repeated", "").inc()
+    return accepted
 
 
 async def _ingest_document(
@@ -609,6 +619,8 @@ async def record_rejection(
 ) -> None:
     """Every rejection is an audit event (`body` is None when it was refused unread);
     failing to record it must not hide the 4xx."""
+    kind = "status" if rejected is StatusRejected else "document"
+    MESSAGES.labels(kind, "rejected", rejection.code).inc()
     payload = rejected(
         code=rejection.code,
         status=rejection.status,

@@ -331,6 +331,8 @@ class Delivery(Base):
         CheckConstraint("kind IN ('edoc', 'status')", name="kind"),
         # The inbox query: one recipient's deliveries, oldest first.
         Index("ix_deliveries_recipient_created", "recipient_code", "created_at"),
+        # The dead letters the console's overview counts every few seconds.
+        Index("ix_deliveries_state", "state"),
     )
 
 
@@ -463,4 +465,21 @@ class VdxpSeenRequest(Base):
     __tablename__ = "vdxp_seen_requests"
 
     hash_header: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ConsoleSession(Base):
+    """A signed-in console (axis/console/sessions.py): only a digest of the cookie's session
+    id is kept, with the token it was opened with, so that revoking the token ends it."""
+
+    __tablename__ = "console_sessions"
+
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[Role] = mapped_column(_string_enum(Role, "role"))
+    agency_code: Mapped[str | None] = mapped_column(String(ORGAN_CODE_LENGTH))
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
