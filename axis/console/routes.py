@@ -12,9 +12,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from axis.console.assets import STATIC_PATH, static_files
-from axis.console.pages import home, overview, sign_in
+from axis.console.pages import deliveries, home, overview, sign_in
 
-PAGES: tuple[APIRouter, ...] = (sign_in.router, home.router, overview.router)
+PAGES: tuple[APIRouter, ...] = (
+    sign_in.router,
+    home.router,
+    overview.router,
+    deliveries.router,
+)
 
 
 def install_console(app: FastAPI) -> None:
