@@ -1,32 +1,28 @@
-"""Replaying many dead letters from the console, off the request: a job per confirmation,
-whose progress the job's page shows.
+"""Replaying many dead letters from the console, off the request: a job (`jobs.py`) per
+confirmation, whose progress the job's page shows.
 
 A job replays the dead letters it was given in batches, each one the delivery lifecycle's
 replay (one transaction, one audit event per delivery, as the operator who confirmed it),
-so its page can say how far it got. A delivery replayed meanwhile by someone else is
-skipped, not replayed twice. Jobs live in the process that started them (the last
-`KEPT` are kept): a restart forgets a job's page, never a replay, since each batch is
-committed or not at all.
+so its page can say how far it got, and a restart loses no replay (each batch is committed
+or not at all). A delivery replayed meanwhile by someone else is skipped, not replayed
+twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from axis.console.jobs import Jobs, new_id
 from axis.delivery.lifecycle import Lifecycle, NotDead
 from axis.storage.models import Delivery, DeliveryState
 
 logger = logging.getLogger(__name__)
 
 BATCH = 50
-KEPT = 100
 
 
 @dataclass
@@ -49,26 +45,12 @@ class ReplayJob:
         return 100 if not self.total else round(100 * self.done / self.total)
 
 
-class ReplayJobs:
-    """The replay jobs of this process."""
-
-    def __init__(self) -> None:
-        self._jobs: OrderedDict[str, ReplayJob] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def get(self, job_id: str) -> ReplayJob | None:
-        return self._jobs.get(job_id)
-
-    def start(self, lifecycle: Lifecycle, actor: str, delivery_ids: Sequence[str]) -> ReplayJob:
-        """Replay `delivery_ids` in the background; returns at once."""
-        job = ReplayJob(str(uuid.uuid4()), actor, len(delivery_ids))
-        self._jobs[job.id] = job
-        while len(self._jobs) > KEPT:
-            self._jobs.popitem(last=False)
-        task = asyncio.create_task(_run(job, lifecycle, list(delivery_ids)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return job
+def start_replay(
+    jobs: Jobs, lifecycle: Lifecycle, actor: str, delivery_ids: Sequence[str]
+) -> ReplayJob:
+    """Replay `delivery_ids` in the background; returns at once."""
+    job = ReplayJob(new_id(), actor, len(delivery_ids))
+    return jobs.start(job.id, job, _run(job, lifecycle, list(delivery_ids)))
 
 
 async def _run(job: ReplayJob, lifecycle: Lifecycle, delivery_ids: list[str]) -> None:

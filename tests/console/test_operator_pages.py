@@ -5,19 +5,28 @@ and the audit log), and the registry's tokens (created, shown once, used, revoke
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
-from console_harness import Served, SignIn, Visits
+import pytest
+from console_harness import ROOT, Served, SignIn, Visits
 from envelopes import document
 from playwright.sync_api import expect
 from push_endpoint import free_port
 from running_axis import SENDER
 
+from signing.evidence import verify_evidence
 from signing.xmldsig import sign_envelope
+
+SECRET = "a shared secret of 16 or more characters"
 
 CODES = (f"000.00.9{n}.G01" for n in itertools.count(1))
 SENT = itertools.count(1)
@@ -53,7 +62,7 @@ def refusing_endpoint() -> dict[str, Any]:
     return {
         "kind": "push",
         "url": f"http://127.0.0.1:{free_port()}/",
-        "secret": "a shared secret of 16 or more characters",
+        "secret": SECRET,
         "timeout_seconds": 2,
         "retry": {"max_attempts": 1, "max_age_seconds": 3600},
     }
@@ -212,8 +221,13 @@ def test_an_agency_session_cannot_open_the_operator_pages(signed_in: SignIn) -> 
         answer = page.goto(path)
         assert answer is not None and answer.status == 403, path
     csrf = page.locator("input[name=csrf]").first.input_value()
-    answer = page.request.post("/ui/registry/tokens", form={"csrf": csrf, "role": "operator"})
-    assert answer.status == 403
+    for path, form in (
+        ("/ui/registry/tokens", {"role": "operator"}),
+        (f"/ui/agencies/{SENDER}/ping", {}),
+        ("/ui/dead-letters/replay", {"agency": SENDER}),
+    ):
+        answer = page.request.post(path, form={"csrf": csrf, **form})
+        assert answer.status == 403, path
 
 
 def test_a_post_without_the_csrf_token_is_refused(signed_in: SignIn) -> None:
@@ -229,3 +243,70 @@ def test_a_post_without_the_csrf_token_is_refused(signed_in: SignIn) -> None:
         assert "CSRF" in answer.text()
     page.reload()
     expect(page.locator("#registry-tokens tbody tr")).to_have_count(tokens)
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The agency side's push receiver (`adapters.receiver`) as an agency runs it, in its
+    own process: its URL and the folder it stores deliveries in."""
+    folder, port = tmp_path / "received", free_port()
+    environment = os.environ | {"AXIS_PUSH_DIR": str(folder), "AXIS_PUSH_SECRET": SECRET}
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "adapters.receiver:app_from_environment",
+    ]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=environment,
+    )
+    try:
+
+        def listening() -> bool:
+            assert process.poll() is None, "the receiver stopped"
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        eventually(listening, "push receiver listening")
+        yield f"http://127.0.0.1:{port}/", folder
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_a_test_delivery_reaches_the_agency_signed_by_the_axis_and_is_audited(
+    signed_in: SignIn, served: Served, receiver: tuple[str, Path]
+) -> None:
+    url, folder = receiver
+    code = register(served, {"kind": "push", "url": url, "secret": SECRET})
+    page = signed_in("operator", lang="en")
+    page.goto(f"/ui/agencies/{code}")
+    page.click("#ping-form button")
+    expect(page.locator("#ping-outcome")).to_have_attribute("data-outcome", "delivered")
+    [envelope_file] = folder.glob("ping-*.edxml")
+    ping_id = envelope_file.name.removesuffix(".edxml")
+    envelope = envelope_file.read_bytes()
+    evidence = (folder / f"{ping_id}.evidence.xml").read_bytes()
+    record = verify_evidence(evidence, served.keys.axis.certificate, original=envelope)
+    assert record.recipients == (code,)
+    with served.client("auditor") as client:
+
+        def pinged() -> list[dict[str, Any]]:
+            answer = client.get(
+                "/v1/audit/entries", params={"agency": code, "type": "agency.pinged"}
+            )
+            return answer.json()["entries"]  # type: ignore[no-any-return]
+
+        [entry] = eventually(pinged, "the agency.pinged audit entry")
+    assert entry["event"]["actor"].startswith("operator:")
+    assert entry["event"]["data"]["ping_id"] == ping_id
+    assert entry["event"]["data"]["outcome"] == "delivered"
+
+    refusing = register(served, refusing_endpoint())  # and one whose endpoint is down
+    page.goto(f"/ui/agencies/{refusing}")
+    page.click("#ping-form button")
+    expect(page.locator("#ping-outcome")).to_have_attribute("data-outcome", "retry")
+    expect(page.locator("#ping-error")).to_contain_text("ConnectError")

@@ -8,13 +8,15 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from axis.api.auth import require
 from axis.console.delivery_search import DeliveryFilter, search
-from axis.console.front_door import ConsoleRoute
+from axis.console.front_door import ConsoleRoute, operator_origin
 from axis.console.health import AgencyHealth, agencies_health
+from axis.console.jobs import Jobs
+from axis.console.pings import PingContext, PingJob, start_ping
 from axis.console.templating import refusal, render
 from axis.registry import agency_view
 from axis.storage.models import Agency, Document, Role
@@ -80,3 +82,27 @@ async def agency(request: Request, code: str) -> Response:
             "first_link": None,
         }
     return render(request, "agency.html", context)
+
+
+@router.post("/ui/agencies/{code}/ping", name="ping_agency", dependencies=operator)
+async def ping_agency(request: Request, code: str) -> Response:
+    """Send a test delivery through the agency's adapter; its page shows the outcome."""
+    async with request.app.state.readers() as session:
+        row = await session.get(Agency, code[:64])
+    if row is None:
+        return refusal(request, 404, "not_found_title", "agency_not_found")
+    state = request.app.state
+    context = PingContext(state.settings, state.ingest.identity, state.blobs, state.bus)
+    job = start_ping(state.jobs, context, operator_origin(request), row.code, row.delivery)
+    target = request.app.url_path_for("agency_ping", code=row.code, job_id=job.id)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/ui/agencies/{code}/pings/{job_id}", name="agency_ping", dependencies=operator)
+async def agency_ping(request: Request, code: str, job_id: str, fragment: bool = False) -> Response:
+    """A test delivery: waiting, then its outcome (htmx polls `fragment`)."""
+    jobs: Jobs = request.app.state.jobs
+    job = jobs.get(job_id, PingJob)
+    if job is None or job.agency_code != code:
+        return refusal(request, 404, "not_found_title", "job_not_found")
+    return render(request, "ping_result.html" if fragment else "ping.html", {"job": job})

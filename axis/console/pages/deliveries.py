@@ -16,20 +16,15 @@ from fastapi.responses import RedirectResponse, Response
 
 from axis.api.auth import require
 from axis.console.delivery_search import DeliveryFilter, matching_ids, search, steps
-from axis.console.front_door import ConsoleRoute
-from axis.console.replays import ReplayJobs
-from axis.console.templating import refusal, render, signed_in
+from axis.console.front_door import ConsoleRoute, operator_origin
+from axis.console.jobs import Jobs
+from axis.console.replays import ReplayJob, start_replay
+from axis.console.templating import refusal, render
 from axis.delivery.lifecycle import Lifecycle, NotDead
 from axis.storage.models import Delivery, DeliveryState, Role
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 operator = [Depends(require(Role.OPERATOR))]
-
-
-def _actor(request: Request) -> str:
-    found = signed_in(request)
-    assert found is not None  # the front door admitted an operator
-    return f"operator:{found.principal.token_id}"
 
 
 def _lifecycle(request: Request) -> Lifecycle:
@@ -74,7 +69,9 @@ async def delivery(request: Request, delivery_id: str, replayed: bool = False) -
 @router.post("/ui/deliveries/{delivery_id}/replay", name="replay_one", dependencies=operator)
 async def replay_one(request: Request, delivery_id: str) -> Response:
     try:
-        await _lifecycle(request).replay(actor=_actor(request), delivery_ids=[delivery_id[:64]])
+        await _lifecycle(request).replay(
+            actor=operator_origin(request).actor, delivery_ids=[delivery_id[:64]]
+        )
     except NotDead:
         return refusal(request, 409, "not_dead_title", "not_dead_detail")
     target = request.app.url_path_for("delivery", delivery_id=delivery_id)
@@ -105,8 +102,9 @@ async def replay_matching(
         return refusal(request, 400, "bad_filter_title", "bad_filter_detail")
     async with request.app.state.readers() as session:
         ids = await matching_ids(session, found)
-    jobs: ReplayJobs = request.app.state.replays
-    job = jobs.start(_lifecycle(request), _actor(request), ids)
+    job = start_replay(
+        request.app.state.jobs, _lifecycle(request), operator_origin(request).actor, ids
+    )
     target = request.app.url_path_for("replay_job", job_id=job.id)
     return RedirectResponse(target, status_code=303)
 
@@ -114,8 +112,8 @@ async def replay_matching(
 @router.get("/ui/dead-letters/jobs/{job_id}", name="replay_job", dependencies=operator)
 async def replay_job(request: Request, job_id: str, fragment: bool = False) -> Response:
     """A job's progress: the whole page, or (`fragment`, htmx's poll) its progress alone."""
-    jobs: ReplayJobs = request.app.state.replays
-    job = jobs.get(job_id)
+    jobs: Jobs = request.app.state.jobs
+    job = jobs.get(job_id, ReplayJob)
     if job is None:
         return refusal(request, 404, "not_found_title", "job_not_found")
     template = "replay_progress.html" if fragment else "replay_job.html"

@@ -16,23 +16,16 @@ from sqlalchemy import select
 
 from axis.api.auth import require
 from axis.bus import BusError
-from axis.console.front_door import ConsoleRoute
-from axis.console.templating import render, signed_in
+from axis.console.front_door import ConsoleRoute, operator_origin
+from axis.console.templating import render
 from axis.credentials import CredentialError, create_token, list_tokens, revoke_token, token_event
-from axis.events import Origin, publish_events
+from axis.events import publish_events
 from axis.registry import agency_view
 from axis.storage.models import Agency, AgencyCertificate, Role, utcnow
 from schemas.events import TokenCreated, TokenRevoked
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 operator = [Depends(require(Role.OPERATOR))]
-
-
-def _origin(request: Request) -> Origin:
-    found = signed_in(request)
-    assert found is not None  # the front door admitted an operator
-    address = request.client.host if request.client else None
-    return Origin(f"operator:{found.principal.token_id}", address)
 
 
 async def _page(
@@ -83,7 +76,7 @@ async def create(
         chosen = Role(role)
         async with request.app.state.sessions.begin() as session:
             token, secret = await create_token(session, chosen, agency.strip() or None, label)
-            event = token_event(TokenCreated, token, _origin(request))
+            event = token_event(TokenCreated, token, operator_origin(request))
             await publish_events(request.app.state.bus, [event])
     except (ValueError, CredentialError, BusError) as exc:
         return await _page(request, error=str(exc), status_code=422)
@@ -96,7 +89,7 @@ async def revoke(request: Request, token_id: str) -> Response:
         async with request.app.state.sessions.begin() as session:
             token = await revoke_token(session, token_id[:64])
             if session.is_modified(token):  # not revoked before
-                event = token_event(TokenRevoked, token, _origin(request))
+                event = token_event(TokenRevoked, token, operator_origin(request))
                 await publish_events(request.app.state.bus, [event])
     except (CredentialError, BusError) as exc:
         return await _page(request, error=str(exc), status_code=422)
