@@ -24,6 +24,7 @@ from axis.bus.topics import ensure_topics
 from axis.config import Settings
 from axis.console.api_docs import install_api_docs
 from axis.console.figures import Figures
+from axis.console.jobs import Jobs
 from axis.console.live import Live
 from axis.console.routes import install_console
 from axis.hangs import within
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.state.disk_space = DiskSpace.of(settings)
     app.state.body_budget = ByteBudget(settings.inflight_body_bytes)
     app.state.refusals = RefusalLog()
+    app.state.jobs = Jobs()  # the console's bulk replays and test deliveries
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

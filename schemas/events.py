@@ -45,6 +45,7 @@ class EventType(StrEnum):
     REGISTRY_REFUSED = "registry.refused"
     VDXP_REFUSED = "vdxp.refused"
     REQUESTS_REFUSED = "requests.refused"
+    AGENCY_PINGED = "agency.pinged"
 
 
 class Payload(BaseModel):
@@ -249,6 +250,19 @@ class RequestsRefused(Payload):
     last_at: str
 
 
+class AgencyPinged(FromAddress):
+    """A test delivery an operator sent through an agency's adapter, and how it went."""
+
+    event_type = EventType.AGENCY_PINGED
+    ping_id: str
+    adapter: str
+    outcome: str
+    """delivered, retry or dead, as the adapter said."""
+    duration_ms: int
+    error: str | None
+    http_status: int | None = None
+
+
 PAYLOADS: dict[EventType, type[Payload]] = {
     payload.event_type: payload
     for payload in (
@@ -273,6 +287,7 @@ PAYLOADS: dict[EventType, type[Payload]] = {
         RegistryRefused,
         VdxpRefused,
         RequestsRefused,
+        AgencyPinged,
     )
 }
 """The payload model of each event type."""

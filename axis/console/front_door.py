@@ -34,8 +34,9 @@ from axis.api.admission import Admission, Refused
 from axis.api.auth import PRINCIPAL
 from axis.api.front_door import FrontDoorRoute
 from axis.config import Settings
-from axis.console.sessions import COOKIE, clear_cookie, end_session, find_session
+from axis.console.sessions import COOKIE, SignedIn, clear_cookie, end_session, find_session
 from axis.console.templating import SIGNED_IN, refusal
+from axis.events import Origin
 from axis.problem import Problem
 from axis.rate_limit import RateLimiter
 
@@ -187,3 +188,12 @@ def _too_large(request: Request, limit: int) -> _Refusal:
     page = refusal(request, 413, "too_large_title", "too_large_detail", limit=limit)
     page.headers["Connection"] = "close"  # the rest of the body stays unread
     return _Refusal(page)
+
+
+def operator_origin(request: Request) -> Origin:
+    """The signed-in operator behind a change, and the address it came from, named as the
+    API's audit events name them (`operator:<token id>`)."""
+    found = request.scope.get(SIGNED_IN)
+    assert isinstance(found, SignedIn)  # the front door admitted the page's role
+    address = request.client.host if request.client else None
+    return Origin(f"operator:{found.principal.token_id}", address)

@@ -12,9 +12,17 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from axis.console.assets import STATIC_PATH, static_files
-from axis.console.pages import audit, home, overview, sign_in
+from axis.console.pages import agencies, audit, deliveries, home, overview, registry, sign_in
 
-PAGES: tuple[APIRouter, ...] = (sign_in.router, home.router, overview.router, audit.router)
+PAGES: tuple[APIRouter, ...] = (
+    sign_in.router,
+    home.router,
+    overview.router,
+    agencies.router,
+    deliveries.router,
+    registry.router,
+    audit.router,
+)
 
 
 def install_console(app: FastAPI) -> None:
