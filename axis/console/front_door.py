@@ -13,9 +13,9 @@ signed in, nothing for a public page (sign-in). Before the handler:
    (`app.state.admission`): a console inherits the request limits (429 page). The place is
    held until the answer starts, so a live stream holds none;
 4. a POST must carry the CSRF token (the form field `csrf`, or the `X-CSRF-Token` header):
-   the session's, or before sign-in the one set in the sign-in page's cookie; checked with
-   `hmac.compare_digest`, refused with a 403 page. The form body is bounded like a JSON
-   body (`AXIS_JSON_BODY_LIMIT_BYTES`, `AXIS_BODY_TIMEOUT_SECONDS`).
+   the session's; signing in, before there is a session, the one the sign-in page set in
+   its cookie. Checked with `hmac.compare_digest`, refused with a 403 page. The form body
+   is bounded like a JSON body (`AXIS_JSON_BODY_LIMIT_BYTES`, `AXIS_BODY_TIMEOUT_SECONDS`).
 """
 
 from __future__ import annotations
@@ -92,7 +92,10 @@ class ConsoleRoute(FrontDoorRoute):
                 if key is not None:
                     await self._admit(request, admitted, app.state.admission, key)
                 if scope["method"] == "POST":
-                    expected = found.csrf_token if found else request.cookies.get(SIGN_IN_COOKIE)
+                    if self.path == SIGN_IN_PATH:  # signing in: before any session
+                        expected = request.cookies.get(SIGN_IN_COOKIE)
+                    else:
+                        expected = found.csrf_token if found else None
                     receive = await self._checked_form(request, receive, expected, settings)
 
                 async def send_releasing(message: Message) -> None:

@@ -83,4 +83,6 @@ def signed_in(browser: Browser, served: Served, visits: Visits) -> Iterator[Sign
 
     yield sign_in
     for context in contexts:
+        for page in context.pages:  # where the test left it (a last load may not be shot yet)
+            visits.shot(page, "last")
         context.close()
