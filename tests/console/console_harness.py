@@ -98,7 +98,6 @@ def serve(data_dir: Path, env: dict[str, str]) -> Iterator[Served]:
         "AXIS_LOG_LEVEL": "warning",
         "AXIS_BUS_PARTITIONS": "2",
         "AXIS_CONSOLE_SAMPLE_SECONDS": str(SAMPLE_SECONDS),
-        "AXIS_AGENCY_MAX_IN_FLIGHT": "8",
         **env,
     }
     log = data_dir / "serve.log"

@@ -77,6 +77,18 @@ async def test_every_event_is_named_and_numbered_and_a_reconnect_resumes(served:
         assert again[0]["id"] == resumed[0]["id"]  # taken before: resent from the ring
 
 
+async def test_an_open_stream_holds_no_admission_place(served: Served) -> None:
+    """One request of an operator at a time (AXIS_AGENCY_MAX_IN_FLIGHT=1): a stream that
+    held its place would make every other page of the operator wait, then 429."""
+    async with signed_in_client(served, "operator") as client:
+        async with client.stream("GET", "/ui/overview/events") as stream:
+            assert stream.status_code == 200
+            started = time.monotonic()
+            page = await client.get("/ui/")
+            assert page.status_code == 200
+            assert time.monotonic() - started < 5  # admission waits 10 s before a 429
+
+
 async def test_an_auditor_cannot_open_the_stream(served: Served) -> None:
     async with signed_in_client(served, "auditor") as client:
         answer = await client.get("/ui/overview/events")
