@@ -33,6 +33,7 @@ from starlette.types import Message, Receive, Scope, Send
 from axis.api.admission import Admission, Refused
 from axis.api.auth import PRINCIPAL
 from axis.api.front_door import FrontDoorRoute
+from axis.api.refusals import RefusalLog
 from axis.config import Settings
 from axis.console.sessions import COOKIE, clear_cookie, end_session, find_session
 from axis.console.templating import SIGNED_IN, refusal
@@ -89,8 +90,8 @@ class ConsoleRoute(FrontDoorRoute):
                 scope[PRINCIPAL] = found.principal
                 key = found.principal.agency_code or found.principal.token_id
             async with AsyncExitStack() as admitted:
-                if key is not None:
-                    await self._admit(request, admitted, app.state.admission, key)
+                if key is not None and found is not None:
+                    await self._admit(request, admitted, key, found.principal.agency_code)
                 if scope["method"] == "POST":
                     if self.path == SIGN_IN_PATH:  # signing in: before any session
                         expected = request.cookies.get(SIGN_IN_COOKIE)
@@ -119,11 +120,14 @@ class ConsoleRoute(FrontDoorRoute):
 
     @staticmethod
     async def _admit(
-        request: Request, stack: AsyncExitStack, admission: Admission, key: str
+        request: Request, stack: AsyncExitStack, key: str, agency_code: str | None
     ) -> None:
+        admission: Admission = request.app.state.admission
         try:
             await stack.enter_async_context(admission.admitted(key))
         except Refused as refused:
+            refusals: RefusalLog = request.app.state.refusals
+            refusals.note(agency_code, "rate_limited", 429)  # summarised as the API's are
             retry = RateLimiter.retry_after_header(refused.retry_after)
             page = refusal(
                 request,

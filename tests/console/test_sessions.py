@@ -175,3 +175,5 @@ async def test_the_console_inherits_the_apis_request_limits(tmp_path: Path) -> N
             refused = await browser.get("/ui/")
             assert refused.status_code == 429 and "Retry-After" in refused.headers
             assert "Quá nhiều yêu cầu" in refused.text
+        [summary] = axis.app.state.refusals.summary()  # counted, as the API's refusals are
+        assert (summary.agency_code, summary.data["count"]) == (SENDER, 2)
