@@ -13,9 +13,9 @@ signed in, nothing for a public page (sign-in). Before the handler:
    (`app.state.admission`): a console inherits the request limits (429 page). The place is
    held until the answer starts, so a live stream holds none;
 4. a POST must carry the CSRF token (the form field `csrf`, or the `X-CSRF-Token` header):
-   the session's, or before sign-in the one set in the sign-in page's cookie; checked with
-   `hmac.compare_digest`, refused with a 403 page. The form body is bounded like a JSON
-   body (`AXIS_JSON_BODY_LIMIT_BYTES`, `AXIS_BODY_TIMEOUT_SECONDS`).
+   the session's; signing in, before there is a session, the one the sign-in page set in
+   its cookie. Checked with `hmac.compare_digest`, refused with a 403 page. The form body
+   is bounded like a JSON body (`AXIS_JSON_BODY_LIMIT_BYTES`, `AXIS_BODY_TIMEOUT_SECONDS`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from starlette.types import Message, Receive, Scope, Send
 from axis.api.admission import Admission, Refused
 from axis.api.auth import PRINCIPAL
 from axis.api.front_door import FrontDoorRoute
+from axis.api.refusals import RefusalLog
 from axis.config import Settings
 from axis.console.sessions import COOKIE, SignedIn, clear_cookie, end_session, find_session
 from axis.console.templating import SIGNED_IN, refusal
@@ -90,10 +91,13 @@ class ConsoleRoute(FrontDoorRoute):
                 scope[PRINCIPAL] = found.principal
                 key = found.principal.agency_code or found.principal.token_id
             async with AsyncExitStack() as admitted:
-                if key is not None:
-                    await self._admit(request, admitted, app.state.admission, key)
+                if key is not None and found is not None:
+                    await self._admit(request, admitted, key, found.principal.agency_code)
                 if scope["method"] == "POST":
-                    expected = found.csrf_token if found else request.cookies.get(SIGN_IN_COOKIE)
+                    if self.path == SIGN_IN_PATH:  # signing in: before any session
+                        expected = request.cookies.get(SIGN_IN_COOKIE)
+                    else:
+                        expected = found.csrf_token if found else None
                     receive = await self._checked_form(request, receive, expected, settings)
 
                 async def send_releasing(message: Message) -> None:
@@ -117,11 +121,14 @@ class ConsoleRoute(FrontDoorRoute):
 
     @staticmethod
     async def _admit(
-        request: Request, stack: AsyncExitStack, admission: Admission, key: str
+        request: Request, stack: AsyncExitStack, key: str, agency_code: str | None
     ) -> None:
+        admission: Admission = request.app.state.admission
         try:
             await stack.enter_async_context(admission.admitted(key))
         except Refused as refused:
+            refusals: RefusalLog = request.app.state.refusals
+            refusals.note(agency_code, "rate_limited", 429)  # summarised as the API's are
             retry = RateLimiter.retry_after_header(refused.retry_after)
             page = refusal(
                 request,

@@ -81,24 +81,30 @@ def visits(request: pytest.FixtureRequest) -> Visits:
 @pytest.fixture
 def signed_in(browser: Browser, served: Served, visits: Visits) -> Iterator[SignIn]:
     """`signed_in(role_or_agency)`: a new browser context signed in through the sign-in
-    page, by the link an operator is handed (`/ui/sign-in#token=...`)."""
+    page, by the link an operator is handed (`/ui/sign-in#token=...`); `on=` another
+    served axis than the session's."""
     contexts = []
 
-    def sign_in(as_: str, *, javascript: bool = True, lang: str = "vi") -> Page:
+    def sign_in(
+        as_: str, *, javascript: bool = True, lang: str = "vi", on: Served | None = None
+    ) -> Page:
+        axis = on or served
         context = browser.new_context(
-            base_url=served.base_url, java_script_enabled=javascript, locale=lang
+            base_url=axis.base_url, java_script_enabled=javascript, locale=lang
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
         page.on("load", lambda loaded: visits.shot(loaded))
-        page.goto(f"/ui/sign-in#token={served.tokens[as_]}")
+        page.goto(f"/ui/sign-in#token={axis.tokens[as_]}")
         if not javascript:
-            page.fill("#token", served.tokens[as_])
+            page.fill("#token", axis.tokens[as_])
         page.click("#sign-in button")
         page.wait_for_url(re.compile(r"/ui/$"))
         return page
 
     yield sign_in
     for context in contexts:
+        for page in context.pages:  # where the test left it (a last load may not be shot yet)
+            visits.shot(page, "last")
         context.close()

@@ -47,7 +47,7 @@ class Served:
     """A real `axis serve` process with three agencies and their keys, tokens per role."""
 
     base_url: str
-    pid: int
+    process: subprocess.Popen[bytes]
     keys: DevKeySet
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -57,7 +57,7 @@ class Served:
 
     def cpu_seconds(self) -> float:
         """User and system CPU time the server has used so far (/proc/<pid>/stat)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -98,7 +98,6 @@ def serve(data_dir: Path, env: dict[str, str]) -> Iterator[Served]:
         "AXIS_LOG_LEVEL": "warning",
         "AXIS_BUS_PARTITIONS": "2",
         "AXIS_CONSOLE_SAMPLE_SECONDS": str(SAMPLE_SECONDS),
-        "AXIS_AGENCY_MAX_IN_FLIGHT": "8",
         "AXIS_CHECKPOINT_EVERY_ENTRIES": "5",  # the auditor's pages find entries signed
         "AXIS_CHECKPOINT_INTERVAL_SECONDS": "0.5",
         "AXIS_PUSH_ALLOW_INSECURE_HOSTS": '["127.0.0.1"]',  # refusing endpoints: dead letters
@@ -125,7 +124,7 @@ def serve(data_dir: Path, env: dict[str, str]) -> Iterator[Served]:
                 pass
             assert time.monotonic() < deadline, "axis serve not ready within 60 s"
             time.sleep(0.1)  # polling a child process's readiness, with a deadline
-        yield Served(base_url, process.pid, keys, tokens)
+        yield Served(base_url, process, keys, tokens)
     finally:
         process.terminate()
         try:

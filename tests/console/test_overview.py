@@ -6,10 +6,12 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from console_harness import Served, SignIn, Visits
+import pytest
+from console_harness import Served, SignIn, Visits, serve
 from envelopes import document
 from playwright.sync_api import expect
 from running_axis import RECIPIENT, SENDER
@@ -51,10 +53,27 @@ def sending(served: Served) -> Iterator[None]:
         sender.join()
 
 
+@pytest.fixture(scope="module", params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def each_bus(
+    request: pytest.FixtureRequest, served: Served, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """The session's served axis (embedded bus), and one on a real Kafka broker."""
+    if request.param == "embedded":
+        yield served
+        return
+    env = {
+        "AXIS_BUS": "kafka",
+        "AXIS_KAFKA_BOOTSTRAP": request.getfixturevalue("kafka_bootstrap"),
+        "AXIS_TOPIC_NAMESPACE": f"console-{uuid.uuid4().hex[:12]}",
+    }
+    yield from serve(tmp_path_factory.mktemp("console-kafka"), env)
+
+
 def test_the_overview_moves_while_documents_are_sent(
-    signed_in: SignIn, served: Served, visits: Visits
+    signed_in: SignIn, each_bus: Served, visits: Visits
 ) -> None:
-    page = signed_in("operator", lang="en")
+    served = each_bus
+    page = signed_in("operator", lang="en", on=served)
     page.click("nav >> text=Overview")
     expect(page.locator("#live")).to_have_attribute("data-samples", re.compile(r"\d+"))
     page.evaluate("window.notReloaded = true")

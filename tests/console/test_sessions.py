@@ -157,3 +157,23 @@ async def test_pages_speak_vietnamese_by_default_and_english_when_asked(axis: Ax
         switched = await browser.get("/ui/language/en", params={"next": "/ui/sign-in"})
         assert switched.headers["location"] == "/ui/sign-in"
         assert "Sign in to the console" in (await browser.get("/ui/sign-in")).text
+
+
+async def test_the_console_inherits_the_apis_request_limits(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        bus_partitions=1,
+        agency_rate_per_second=0.01,
+        agency_rate_burst=3,
+        admission_wait_seconds=0,
+    )
+    async for axis in start_axis(settings):
+        async with console(axis) as browser:
+            await sign_in(browser, axis.tokens[SENDER])  # the home page: one request
+            answers = [(await browser.get("/ui/")).status_code for _ in range(3)]
+            assert answers[-1] == 429
+            refused = await browser.get("/ui/")
+            assert refused.status_code == 429 and "Retry-After" in refused.headers
+            assert "Quá nhiều yêu cầu" in refused.text
+        [summary] = axis.app.state.refusals.summary()  # counted, as the API's refusals are
+        assert (summary.agency_code, summary.data["count"]) == (SENDER, 2)
