@@ -157,7 +157,8 @@ async def start_axis(app: FastAPI, listening: socket.socket) -> tuple[_Server, a
     return server, serving
 
 
-async def stop_axis(server: _Server, serving: asyncio.Task[None]) -> None:
+async def stop_axis(app: FastAPI, server: _Server, serving: asyncio.Task[None]) -> None:
+    app.state.stopping.set()  # open consoles' live streams end now (as axis/server.py does)
     server.should_exit = True
     try:
         await asyncio.wait_for(asyncio.shield(serving), AXIS_STOP_SECONDS)
@@ -343,7 +344,7 @@ async def run_demo(options: DemoOptions, origin: Origin) -> None:
         finally:
             if agencies is not None:
                 await stop_agencies(agencies)
-            await stop_axis(server, serving)
+            await stop_axis(app, server, serving)
     finally:
         listening.close()
         for endpoint_socket in sockets.values():
