@@ -16,6 +16,7 @@ from axis.api import agencies, audit, dead_letters, documents, health, inbox, me
 from axis.api.admission import Admission
 from axis.api.openapi import install_openapi
 from axis.api.problems import install_problem_handlers
+from axis.api.recent_tokens import RecentTokens
 from axis.api.refusals import RefusalLog, summarise_forever
 from axis.audit.checkpoints import Checkpointer
 from axis.audit.writer import write_forever
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
     app.state.disk_space = DiskSpace.of(settings)
     app.state.body_budget = ByteBudget(settings.inflight_body_bytes)
     app.state.refusals = RefusalLog()
+    app.state.recent_tokens = RecentTokens(settings.token_cache_seconds)
     app.state.jobs = Jobs()  # the console's bulk replays and test deliveries
     install_problem_handlers(app)
     app.include_router(health.router)

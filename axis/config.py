@@ -220,6 +220,12 @@ class Settings(BaseSettings):
         le=65535,
         description="Where `axis worker` serves /metrics (its delivery counters); none if unset.",
     )
+    token_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="A checked API token's principal is remembered this long (0: never); a "
+        "revocation by another process takes effect within it.",
+    )
 
     @classmethod
     def settings_customise_sources(

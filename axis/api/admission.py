@@ -3,14 +3,16 @@
 One agency at full speed must not slow the others. Each key (an agency code, or the token
 id of an operator or auditor) has at most `max_in_flight` requests running and draws from
 its own token bucket; a request over either waits its turn, first come first served within
-its key, for up to `max_wait` seconds, then is refused (429). Waiting costs a flooding
-client its connections' time instead of the axis's CPU: a client with N connections gets
-at most N refusals per `max_wait` seconds, and the others' requests never queue behind it.
+its key, for up to `max_wait` seconds (between half and all of it: refusals spread out
+rather than come in waves), then is refused (429). Waiting costs a flooding client its
+connections' time instead of the axis's CPU: a client with N connections gets at most N
+refusals per half `max_wait`, and the others' requests never queue behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,7 +48,9 @@ class Admission:
     @asynccontextmanager
     async def admitted(self, key: str) -> AsyncIterator[None]:
         """Hold one of `key`'s places while the block runs; `Refused` if none came in time."""
-        deadline = asyncio.get_running_loop().time() + self.max_wait
+        # Between half and all of the wait, at random: requests a flood sent together would
+        # otherwise all be refused together, a wave that stalls everyone else's answers.
+        deadline = asyncio.get_running_loop().time() + self.max_wait * random.uniform(0.5, 1)
         await self._take_place(key, deadline)
         try:
             await self._take_token(key, deadline)

@@ -16,7 +16,8 @@ from fastapi.dependencies.models import Dependant
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 
-from axis.credentials import Principal, authenticate
+from axis.api.recent_tokens import RecentTokens
+from axis.credentials import Principal, authenticate, token_digest
 from axis.problem import Problem
 from axis.storage.models import Role
 
@@ -26,9 +27,10 @@ PRINCIPAL = "axis.principal"
 
 
 async def authenticate_bearer(
-    sessions: async_sessionmaker[AsyncSession], headers: Headers
+    sessions: async_sessionmaker[AsyncSession], recent: RecentTokens, headers: Headers
 ) -> Principal:
-    """The principal of the `Authorization: Bearer` token in `headers`; 401 otherwise."""
+    """The principal of the `Authorization: Bearer` token in `headers` (remembered for a
+    moment in `recent`); 401 otherwise."""
     scheme, _, secret = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Problem(
@@ -38,8 +40,13 @@ async def authenticate_bearer(
             "send an API token as `Authorization: Bearer <token>`",
             headers=UNAUTHENTICATED,
         )
-    async with sessions() as session:
-        principal = await authenticate(session, secret.strip())
+    digest = token_digest(secret.strip())
+    principal = recent.get(digest)
+    if principal is None:
+        async with sessions() as session:
+            principal = await authenticate(session, secret.strip())
+        if principal is not None:
+            recent.remember(digest, principal)
     if principal is None:
         raise Problem(
             401,
@@ -66,7 +73,10 @@ class Requirement:
     async def __call__(self, request: Request) -> Principal:
         principal = request.scope.get(PRINCIPAL)
         if not isinstance(principal, Principal):  # an app without the front door
-            principal = await authenticate_bearer(request.app.state.readers, request.headers)
+            state = request.app.state
+            principal = await authenticate_bearer(
+                state.readers, state.recent_tokens, request.headers
+            )
             self.check(principal)
         return principal
 

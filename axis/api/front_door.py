@@ -124,7 +124,9 @@ class FrontDoorRoute(APIRoute):
             key = None
             requirement = self.requirement
             if requirement is not None:
-                principal = await authenticate_bearer(axis.state.readers, headers)
+                principal = await authenticate_bearer(
+                    axis.state.readers, axis.state.recent_tokens, headers
+                )
                 agency_code = principal.agency_code
                 requirement.check(principal)
                 scope[PRINCIPAL] = principal

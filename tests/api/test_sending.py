@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import subprocess
@@ -184,6 +185,12 @@ async def test_refusals_are_problems_and_the_server_keeps_serving(axis: Axis) ->
         principal = await authenticate(session, token)
         assert principal is not None
         await revoke_token(session, principal.token_id)
+    # Revoked as by another process (`axis tokens revoke`): refused within the moment a
+    # checked token is remembered (AXIS_TOKEN_CACHE_SECONDS).
+    deadline = time.monotonic() + axis.app.state.settings.token_cache_seconds + 5
+    while (await axis.request("GET", "/v1/agencies", RECIPIENT)).status_code != 401:
+        assert time.monotonic() < deadline, "a revoked token still works"
+        await asyncio.sleep(0.05)
     revoked = await axis.send(
         RECIPIENT, signed_document(axis, sender=RECIPIENT, recipients=[OTHER])
     )

@@ -93,4 +93,5 @@ async def revoke(request: Request, token_id: str) -> Response:
                 await publish_events(request.app.state.bus, [event])
     except (CredentialError, BusError) as exc:
         return await _page(request, error=str(exc), status_code=422)
+    request.app.state.recent_tokens.forget_all()  # refused from the next request on
     return RedirectResponse(request.app.url_path_for("registry") + "#tokens", status_code=303)
