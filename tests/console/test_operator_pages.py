@@ -96,11 +96,12 @@ def delivered(served: Served, document_id: str, recipient: str) -> bool:
 
 
 def test_a_dead_letter_replayed_from_the_console_is_delivered_and_audited(
-    signed_in: SignIn, served: Served, visits: Visits
+    signed_in: SignIn, served_on_each_bus: Served, visits: Visits
 ) -> None:
+    served = served_on_each_bus
     code = register(served, refusing_endpoint())
     [letter] = dead_letters(served, code, 1)
-    page = signed_in("operator", lang="en")
+    page = signed_in("operator", lang="en", on=served)
     page.click("nav >> text=Dead letters")
     page.fill("#search input[name=agency]", code)
     page.click("#search button")
