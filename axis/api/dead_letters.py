@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from axis.api.auth import require
 from axis.api.front_door import FrontDoorRoute
@@ -19,6 +20,12 @@ from axis.storage.models import Delivery, DeliveryState, Role
 
 router = APIRouter(tags=["dead letters"], route_class=FrontDoorRoute)
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+
+
+async def dead_letter_count(session: AsyncSession) -> int:
+    """How many deliveries are dead letters now."""
+    dead = select(func.count()).select_from(Delivery).where(Delivery.state == DeliveryState.DEAD)
+    return int(await session.scalar(dead) or 0)
 
 
 class DeadLetter(BaseModel):

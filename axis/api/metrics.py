@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axis.api.dead_letters import dead_letter_count
 from axis.api.front_door import FrontDoorRoute
-from axis.audit.tree import log_size
+from axis.audit.tree import last_checkpoint, log_size
 from axis.audit.writer import AUDIT_GROUP
 from axis.bus import Bus, BusError
 from axis.bus.topics import DELIVERIES, DOCUMENTS, EVENTS, RETRY_TIERS
 from axis.delivery.retry import RETRY_GROUP
 from axis.delivery.router import ROUTER_GROUP
 from axis.delivery.worker import DELIVERY_GROUP
-from axis.storage.models import AuditCheckpoint, Delivery, DeliveryState, utcnow
+from axis.storage.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +79,7 @@ async def _read_consumer_lag(bus: Bus) -> None:
 
 async def _read_audit_and_dead_letters(session: AsyncSession) -> None:
     AUDIT_LOG_ENTRIES.set(await log_size(session))
-    last = (
-        await session.execute(
-            select(AuditCheckpoint.size, AuditCheckpoint.at)
-            .order_by(AuditCheckpoint.size.desc())
-            .limit(1)
-        )
-    ).first()
-    signed_at: datetime | None = None if last is None else last.at
-    CHECKPOINT_SIZE.set(0 if last is None else last.size)
-    CHECKPOINT_AGE.set(math.nan if signed_at is None else (utcnow() - signed_at).total_seconds())
-    dead = select(func.count()).select_from(Delivery).where(Delivery.state == DeliveryState.DEAD)
-    DEAD_LETTERS.set(await session.scalar(dead) or 0)
+    last = await last_checkpoint(session)
+    CHECKPOINT_SIZE.set(0 if last is None else last[0])
+    CHECKPOINT_AGE.set(math.nan if last is None else (utcnow() - last[1]).total_seconds())
+    DEAD_LETTERS.set(await dead_letter_count(session))

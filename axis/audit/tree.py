@@ -3,12 +3,14 @@ subtree hashes cached in `audit_subtrees` (they never change in an append-only l
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axis.audit.merkle import CACHE_LEVEL
-from axis.storage.models import AuditEntry, AuditSubtree
+from axis.storage.models import AuditCheckpoint, AuditEntry, AuditSubtree
 
 
 class DatabaseLeafStore:
@@ -43,3 +45,15 @@ async def log_size(session: AsyncSession) -> int:
     """How many entries the log holds."""
     last = await session.scalar(select(func.max(AuditEntry.position)))
     return 0 if last is None else int(last) + 1
+
+
+async def last_checkpoint(session: AsyncSession) -> tuple[int, datetime] | None:
+    """The size and time of the last signed checkpoint; None before the first."""
+    last = (
+        await session.execute(
+            select(AuditCheckpoint.size, AuditCheckpoint.at)
+            .order_by(AuditCheckpoint.size.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if last is None else (last.size, last.at)

@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from axis.api.dead_letters import dead_letter_count
+from axis.audit.tree import last_checkpoint
 from axis.audit.tree import log_size as tree_log_size
 from axis.audit.writer import AUDIT_GROUP
 from axis.bus import Bus
@@ -30,7 +32,7 @@ from axis.config import Settings
 from axis.delivery.retry import RETRY_GROUP
 from axis.delivery.router import ROUTER_GROUP
 from axis.delivery.worker import DELIVERY_GROUP
-from axis.storage.models import AuditCheckpoint, AuditEntry, Delivery, DeliveryState, Document
+from axis.storage.models import AuditEntry, Document
 from schemas.events import EventType
 
 GROUPS: tuple[tuple[str, Sequence[str]], ...] = (
@@ -141,24 +143,14 @@ class Figures:
             if self.position is not None and log_size > self.position:
                 counts |= await self._counts(session, self.position, log_size)
                 await self._note_latencies(session, self.position, log_size, now)
-            checkpoint = (
-                await session.execute(
-                    select(AuditCheckpoint.size, AuditCheckpoint.at)
-                    .order_by(AuditCheckpoint.size.desc())
-                    .limit(1)
-                )
-            ).first()
-            signed = checkpoint.size if checkpoint is not None else 0
+            checkpoint = await last_checkpoint(session)
+            signed = checkpoint[0] if checkpoint is not None else 0
             unsigned_since = None
             if log_size > signed:
                 unsigned_since = await session.scalar(
                     select(AuditEntry.at).where(AuditEntry.position == signed)
                 )
-            dead = await session.scalar(
-                select(func.count())
-                .select_from(Delivery)
-                .where(Delivery.state == DeliveryState.DEAD)
-            )
+            dead = await dead_letter_count(session)
         lags = []
         for group, topics in GROUPS:
             for lag in await self.bus.lag(group, topics):
@@ -177,9 +169,9 @@ class Figures:
             latency_p99=p99,
             lags=tuple(lags),
             log_size=log_size,
-            checkpoint_age=now - checkpoint.at.timestamp() if checkpoint is not None else None,
+            checkpoint_age=now - checkpoint[1].timestamp() if checkpoint is not None else None,
             unsigned_for=_age(now, unsigned_since),
-            dead_letters=int(dead or 0),
+            dead_letters=dead,
         )
 
     @staticmethod
