@@ -42,6 +42,8 @@ from signing.evidence import EvidenceKind, EvidenceRecord  # noqa: E402
 from signing.xmldsig import verify_envelope  # noqa: E402
 
 READY_SECONDS = 60.0
+STOP_SECONDS = 60.0
+"""Longest wait for the framework floor's requests in flight once its window is over."""
 CRYPTO_SECONDS = 5.0
 """How long the crypto floor's loop runs (at least one pass over the bodies)."""
 
@@ -145,7 +147,8 @@ async def closed_loop_rate(
         for task in finished:
             task.result()  # a sender's error
     finally:
-        stop.set()
+        stop.set()  # the requests in flight end (a cancelled one is an error in the floor's log)
+        await asyncio.wait(senders, timeout=STOP_SECONDS)
         for task in senders:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)

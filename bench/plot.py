@@ -72,6 +72,7 @@ def plot(figures: Figures, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     figure, (rates, latency) = plt.subplots(1, 2, figsize=(12, 5))
     figure.suptitle(figures.title, fontsize=10)
@@ -91,6 +92,9 @@ def plot(figures: Figures, path: Path) -> None:
         )  # fmt: skip
     rates.set_xscale("log", base=2)
     rates.set_yscale("log")
+    clients_seen = sorted({c for series in figures.series for c, _ in series.points})
+    rates.set_xticks(clients_seen, [str(c) for c in clients_seen])
+    rates.yaxis.set_major_formatter(ScalarFormatter())
     rates.set_xlabel("clients (requests in flight)")
     rates.set_ylabel("documents per second")
     rates.grid(True, which="both", alpha=0.3)
@@ -100,6 +104,7 @@ def plot(figures: Figures, path: Path) -> None:
             milliseconds, share = cdf(sample.seconds)
             latency.plot(milliseconds, share, label=sample.label)
     latency.set_xscale("log")
+    latency.xaxis.set_major_formatter(ScalarFormatter())
     latency.set_xlabel("latency, ms")
     latency.set_ylabel("share of documents at or below")
     latency.grid(True, which="both", alpha=0.3)

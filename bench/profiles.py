@@ -6,19 +6,21 @@ threads out, and the waits it still counts as active, `WAITS`, are left out here
 shares are of busy samples); `Profiler.finish`, at the end of the window,
 interrupts them (py-spy then writes its file) and returns the top entries of each: self
 (samples whose leaf is the function) and inclusive (samples with the function anywhere on
-the stack).
+the stack; pass-through frames, which only ever call one same frame, are left out of that
+list: the entry points above the event loop would fill it).
 
     python bench/profiles.py FILE [N]   # the top N entries of a raw profile
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import signal
 import subprocess
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,7 @@ def top_entries(lines: Iterable[str], count: int = TOP, root: Path | None = None
     """The `count` heaviest functions of a raw (collapsed) py-spy profile."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    callees: defaultdict[str, set[str]] = defaultdict(set)
     total = waiting = 0
     for line in lines:
         stack, _, samples = line.strip().rpartition(" ")
@@ -79,6 +82,11 @@ def top_entries(lines: Iterable[str], count: int = TOP, root: Path | None = None
         own[frames[-1]] += number
         for frame in set(frames):  # a recursive function counts once per sample
             inclusive[frame] += number
+        for caller, callee in itertools.pairwise(frames):
+            callees[caller].add(callee)
+    for frame, called in callees.items():
+        if len(called) == 1 and frame not in own:
+            del inclusive[frame]
 
     def shares(counter: Counter[str]) -> list[tuple[float, str]]:
         return [(n / total, frame) for frame, n in counter.most_common(count)]

@@ -30,7 +30,9 @@ def test_self_and_inclusive_shares_of_busy_samples() -> None:
         (0.1, "recurse (app.py:8)"),
     ]
     assert top.inclusive[0] == (1.0, "main (app.py:1)")
-    assert (0.1, "recurse (app.py:8)") in top_entries(PROFILE.splitlines(), count=10).inclusive
+    every = [frame for _, frame in top_entries(PROFILE.splitlines(), count=10).inclusive]
+    assert "recurse (app.py:8)" in every
+    assert "handle (app.py:5)" not in every  # a pass-through frame: it only calls parse
 
 
 def test_the_root_is_cut_from_paths_and_lines_are_printable() -> None:
