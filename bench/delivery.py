@@ -5,6 +5,8 @@ saturation, submit-to-delivered latency at half that load, and the axis's CPU pe
                              [--size 20000] [--in-flight 16] [--backlog 512]
                              [--kafka HOST:PORT] [--database-url URL]
                              [--receiver-dir DIR] [--audit-writer]
+                             [--floor-duration 10] [--json PATH] [--plot PATH]
+                             [--profile DIR]
 
 The axis runs as it would behind a load balancer: `axis serve --only-api` and one
 `axis worker` (and, with `--audit-writer`, one `axis audit-writer`), each its own process,
@@ -35,6 +37,15 @@ every core: signing is the sending agency's cost):
    shown, not counted: the receivers, Kafka, the load generator, and the rest of the
    machine (busy time from /proc/stat that none of those account for: other work, and
    PostgreSQL's own processes).
+
+With several `--in-flight` values (1,4,16,64) step 1 runs once per value (throughput
+against clients); the best rate is the saturated one, which step 2 halves. Then, the axis
+stopped, the floors (bench/floors.py): a bare FastAPI process driven at each `--in-flight`
+for `--floor-duration` s, and parse + verify + one evidence signature in a loop; each row's
+documents/s and CPU per document are printed as ratios to both. `--json` writes the
+figures, `--plot` draws them (bench/plot.py), `--profile DIR` records the axis's processes
+with py-spy in the saturated window of the highest `--in-flight` and prints their top
+entries (bench/profiles.py).
 
 Every wait has a deadline; every process started is stopped on the way out, errors too
 (and killed with the bench if it is killed: PR_SET_PDEATHSIG).
@@ -901,7 +912,8 @@ def figures_of(
     figures = Figures(
         title=f"bench/delivery.py: documents of {outcomes[0].size} bytes to push recipients, "
         f"Kafka, {'PostgreSQL' if args.database_url else 'SQLite'}, {os.cpu_count()} cores; "
-        "latency at half the saturated rate",
+        f"windows of {args.duration:g} s after {args.warmup:g} s; latency at half the "
+        "saturated rate",
         framework_floor=framework,
         crypto_floor=crypto,
         notes={"duration": args.duration, "warmup": args.warmup, "backlog": args.backlog},

@@ -67,12 +67,20 @@ def cdf(values: list[float]) -> tuple[list[float], list[float]]:
     return ordered, [(n + 1) / len(ordered) for n in range(len(ordered))]
 
 
+def plain_log_ticks(axis: Any) -> None:
+    """Ticks at 1, 2, 5 of each decade, labelled 0.5, 20, 500 rather than in powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot(figures: Figures, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import ScalarFormatter
 
     figure, (rates, latency) = plt.subplots(1, 2, figsize=(12, 5))
     figure.suptitle(figures.title, fontsize=10)
@@ -94,7 +102,7 @@ def plot(figures: Figures, path: Path) -> None:
     rates.set_yscale("log")
     clients_seen = sorted({c for series in figures.series for c, _ in series.points})
     rates.set_xticks(clients_seen, [str(c) for c in clients_seen])
-    rates.yaxis.set_major_formatter(ScalarFormatter())
+    plain_log_ticks(rates.yaxis)
     rates.set_xlabel("clients (requests in flight)")
     rates.set_ylabel("documents per second")
     rates.grid(True, which="both", alpha=0.3)
@@ -104,7 +112,7 @@ def plot(figures: Figures, path: Path) -> None:
             milliseconds, share = cdf(sample.seconds)
             latency.plot(milliseconds, share, label=sample.label)
     latency.set_xscale("log")
-    latency.xaxis.set_major_formatter(ScalarFormatter())
+    plain_log_ticks(latency.xaxis)
     latency.set_xlabel("latency, ms")
     latency.set_ylabel("share of documents at or below")
     latency.grid(True, which="both", alpha=0.3)
