@@ -5,6 +5,8 @@ saturation, submit-to-delivered latency at half that load, and the axis's CPU pe
                              [--size 20000] [--in-flight 16] [--backlog 512]
                              [--kafka HOST:PORT] [--database-url URL]
                              [--receiver-dir DIR] [--audit-writer]
+                             [--floor-duration 10] [--json PATH] [--plot PATH]
+                             [--profile DIR]
 
 The axis runs as it would behind a load balancer: `axis serve --only-api` and one
 `axis worker` (and, with `--audit-writer`, one `axis audit-writer`), each its own process,
@@ -35,6 +37,15 @@ every core: signing is the sending agency's cost):
    shown, not counted: the receivers, Kafka, the load generator, and the rest of the
    machine (busy time from /proc/stat that none of those account for: other work, and
    PostgreSQL's own processes).
+
+With several `--in-flight` values (1,4,16,64) step 1 runs once per value (throughput
+against clients); the best rate is the saturated one, which step 2 halves. Then, the axis
+stopped, the floors (bench/floors.py): a bare FastAPI process driven at each `--in-flight`
+for `--floor-duration` s, and parse + verify + one evidence signature in a loop; each row's
+documents/s and CPU per document are printed as ratios to both. `--json` writes the
+figures, `--plot` draws them (bench/plot.py), `--profile DIR` records the axis's processes
+with py-spy in the saturated window of the highest `--in-flight` and prints their top
+entries (bench/profiles.py).
 
 Every wait has a deadline; every process started is stopped on the way out, errors too
 (and killed with the bench if it is killed: PR_SET_PDEATHSIG).
@@ -74,7 +85,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bus_publish import load_launcher  # noqa: E402
 from envelopes import document  # noqa: E402
+from floors import Floor, closed_loop_rate, crypto_floor, floor_command, floor_line, ratios  # noqa: E402
 from ingest import free_port, register_agencies  # noqa: E402
+from plot import Figures, Latency, Series, plot  # noqa: E402
+from profiles import Profiler  # noqa: E402
 
 from adapters.receiver import PushReceiver  # noqa: E402
 from axis.config import Settings  # noqa: E402
@@ -82,7 +96,7 @@ from axis.delivery.adapters.push import PushDelivery  # noqa: E402
 from axis.registry import AgencyRecord  # noqa: E402
 from axis.storage.models import AgencyLevel  # noqa: E402
 from signing.devkeys import load_or_create_dev_keys  # noqa: E402
-from signing.keys import CertifiedKey  # noqa: E402
+from signing.keys import CertifiedKey, certificate_pem  # noqa: E402
 from signing.xmldsig import sign_envelope  # noqa: E402
 
 SENDER = "000.00.00.G22"
@@ -101,6 +115,8 @@ PROBE_SECONDS = 4.0
 """Length of the short saturated run that sizes the real one (after 1 s of warm-up)."""
 MAX_DOCUMENTS = 200_000
 """Most envelopes signed for one phase."""
+FLOOR_BODIES = 100
+"""Envelopes the floors cycle over (the framework floor only reads them)."""
 
 
 def clock() -> float:
@@ -468,12 +484,15 @@ class Run:
     processes: Processes
     meter: Meter
     recipients: int
+    accepted: list[float] = field(default_factory=list)
+    """When each 202 arrived."""
 
     async def submit(self, body: bytes) -> str:
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/xml"}
         response = await self.client.post("/v1/documents", content=body, headers=headers)
         if response.status_code != 202:
             raise RuntimeError(f"POST /v1/documents: {response.status_code} {response.text[:300]}")
+        self.accepted.append(clock())
         return str(response.json()["document_id"])
 
     def waiting(self, since: int, submitted: int) -> int:
@@ -500,28 +519,38 @@ async def follow(log: DeliveryLog) -> None:
 
 @dataclass
 class Saturation:
+    in_flight: int
     deliveries: int
     """Stored by the receivers during the window."""
+    accepted: int
+    """Documents answered 202 during the window."""
     window: float
     cpu: Usage
     """Spent during the window."""
     submitted: int
     ran_out: bool
+    profile: list[str] = field(default_factory=list)
+    """The top entries of each axis process's profile in the window (with --profile)."""
 
     @property
     def per_second(self) -> float:
         return self.deliveries / self.window
+
+    @property
+    def accepted_per_second(self) -> float:
+        return self.accepted / self.window
 
 
 async def closed_loop(
     run: Run,
     bodies: list[bytes],
     args: argparse.Namespace,
+    in_flight: int,
     stop: asyncio.Event,
     since: int,
     deadline: float,
 ) -> int:
-    """Send `bodies` with `--in-flight` requests at once, while at most `--backlog`
+    """Send `bodies` with `in_flight` requests at once, while at most `--backlog`
     deliveries are waiting, until `stop` or the end; returns how many were submitted."""
     queue = list(reversed(bodies))
     submitted = 0
@@ -542,7 +571,7 @@ async def closed_loop(
             if clock() > deadline:
                 raise RuntimeError("saturation: still sending past the deadline")
 
-    await asyncio.gather(*(sender() for _ in range(args.in_flight)))
+    await asyncio.gather(*(sender() for _ in range(in_flight)))
     return submitted
 
 
@@ -550,30 +579,40 @@ async def saturate(
     run: Run,
     bodies: list[bytes],
     args: argparse.Namespace,
+    in_flight: int,
     warmup: float,
     window: float,
     *,
     probe: bool = False,
+    profiler: Profiler | None = None,
 ) -> Saturation:
     """Closed loop over `bodies`: deliveries stored in [warmup, warmup + window] counted,
-    then everything sent is waited for. A probe may run out of envelopes at any time."""
+    then everything sent is waited for. A probe may run out of envelopes at any time.
+    A `profiler` records the axis's processes during the window."""
     since = run.log.count()
+    accepted_since = len(run.accepted)
+    profile: list[str] = []
     stop = asyncio.Event()
     started = clock()
     deadline = started + warmup + window + DRAIN_SECONDS
-    sending = asyncio.create_task(closed_loop(run, bodies, args, stop, since, deadline))
+    sending = asyncio.create_task(closed_loop(run, bodies, args, in_flight, stop, since, deadline))
     try:
         await asyncio.wait([sending], timeout=warmup)
         if sending.done():
             sending.result()  # its error, if it failed
             if not probe:
                 raise RuntimeError("saturation: the envelopes ran out during the warm-up")
+        if profiler is not None:
+            pids = {name: process.pid for name, process in run.axis.parts.items()}
+            profiler.start(pids, prefix=f"{run.recipients}-recipients-{in_flight}-in-flight-")
         window_start = clock()
         before = run.meter.read()
         await asyncio.wait([sending], timeout=window)
         window_end = clock()
         after = run.meter.read()
         ran_out = sending.done()
+        if profiler is not None:
+            profile = profiler.finish()
         stop.set()
         submitted = await asyncio.wait_for(sending, SEND_GRACE_SECONDS)
     finally:
@@ -583,11 +622,14 @@ async def saturate(
             await asyncio.gather(sending, return_exceptions=True)
     await run.wait_delivered(since, submitted, "saturation: the rest", DRAIN_SECONDS)
     return Saturation(
+        in_flight=in_flight,
         deliveries=run.log.between(window_start, window_end, since),
+        accepted=sum(1 for at in run.accepted[accepted_since:] if window_start <= at <= window_end),
         window=window_end - window_start,
         cpu=spent(after, before),
         submitted=submitted,
         ran_out=ran_out,
+        profile=profile,
     )
 
 
@@ -660,9 +702,15 @@ async def open_loop(run: Run, bodies: list[bytes], rate: float) -> HalfLoad:
 class Outcome:
     recipients: int
     size: int
-    saturation: Saturation
+    sweep: list[Saturation]
+    """One saturation run per --in-flight value."""
     half: HalfLoad
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def saturation(self) -> Saturation:
+        """The sweep's highest delivery rate: the saturated rate."""
+        return max(self.sweep, key=lambda saturation: saturation.per_second)
 
     @property
     def documents_per_second(self) -> float:
@@ -685,6 +733,7 @@ class Outcome:
 class Bench:
     args: argparse.Namespace
     processes: Processes
+    profiler: Profiler | None
     run_dir: Path
     key_dir: Path
     bootstrap: str
@@ -744,26 +793,31 @@ async def scenario(bench: Bench, recipients: int) -> Outcome:
             for body in ready_bodies:  # the worker's consumers have joined once these arrive
                 await run.submit(body)
             await run.wait_delivered(since, len(ready_bodies), "the first documents", READY_SECONDS)
-            probe = await saturate(run, probe_bodies, args, 1.0, PROBE_SECONDS, probe=True)
+            most = max(args.in_flight)
+            probe = await saturate(run, probe_bodies, args, most, 1.0, PROBE_SECONDS, probe=True)
             count = math.ceil(probe.per_second / recipients * 2 * (args.warmup + args.duration))
-            saturated = await saturate(
-                run,
-                sign("saturation", count + args.backlog // recipients + args.in_flight),
-                args,
-                args.warmup,
-                args.duration,
-            )
-            rate = saturated.per_second / recipients / 2
+            sweep = []
+            for in_flight in args.in_flight:  # the saturated point is profiled
+                bodies = sign(f"saturation-{in_flight}", count + args.backlog // recipients + most)
+                profiler = bench.profiler if in_flight == most else None
+                sweep.append(
+                    await saturate(
+                        run, bodies, args, in_flight, args.warmup, args.duration, profiler=profiler
+                    )
+                )
+            rate = max(point.per_second for point in sweep) / recipients / 2
             half = await open_loop(run, sign("half", max(1, round(rate * args.duration))), rate)
     finally:
         for process in reversed(axis.parts.values()):
             bench.processes.stop(process)
-    outcome = Outcome(recipients, bench.signer.size(codes, args.size), saturated, half)
-    if saturated.ran_out:
-        outcome.notes.append(
-            f"{recipients} recipient(s): the signed envelopes ran out {saturated.window:.1f} s "
-            "into the window (the probe underestimated the rate); the rate is over that time"
-        )
+    outcome = Outcome(recipients, bench.signer.size(codes, args.size), sweep, half)
+    for point in sweep:
+        if point.ran_out:
+            outcome.notes.append(
+                f"{recipients} recipient(s), {point.in_flight} in flight: the signed envelopes "
+                f"ran out {point.window:.1f} s into the window (the probe underestimated the "
+                "rate); the rate is over that time"
+            )
     if half.late_sends:
         outcome.notes.append(
             f"{recipients} recipient(s): {half.late_sends} sends left over 10 ms late (the load "
@@ -820,6 +874,98 @@ def report_details(outcome: Outcome) -> list[str]:
     ]
 
 
+def point_cpu_per_document(point: Saturation, recipients: int) -> float:
+    return axis_cpu(point.cpu) / max(point.deliveries / recipients, 1e-9)
+
+
+def report_sweep(outcome: Outcome) -> list[str]:
+    k = outcome.recipients
+    return [
+        f"{k} recipient(s), {point.in_flight:>3} in flight: {point.per_second:.1f} deliveries/s, "
+        f"{point.accepted_per_second:.1f} accepted docs/s, "
+        f"{point_cpu_per_document(point, k) * 1000:.1f} ms axis CPU/doc"
+        for point in outcome.sweep
+    ]
+
+
+def report_floors(outcomes: list[Outcome], framework: list[Floor], crypto: Floor) -> list[str]:
+    floors = {floor.clients: floor for floor in framework}
+    lines = [floor_line(floor) for floor in framework] + [floor_line(crypto)]
+    for outcome in outcomes:
+        point = outcome.saturation
+        lines.append(
+            f"axis, {outcome.recipients} recipient(s), {point.in_flight} in flight: "
+            + ratios(
+                outcome.documents_per_second,
+                outcome.saturation_cpu_per_document * 1000,
+                floors[point.in_flight],
+                crypto,
+            )
+        )
+    return lines
+
+
+def figures_of(
+    outcomes: list[Outcome], framework: list[Floor], crypto: Floor, args: argparse.Namespace
+) -> Figures:
+    """What --json writes and --plot draws."""
+    figures = Figures(
+        title=f"bench/delivery.py: documents of {outcomes[0].size} bytes to push recipients, "
+        f"Kafka, {'PostgreSQL' if args.database_url else 'SQLite'}, {os.cpu_count()} cores; "
+        f"windows of {args.duration:g} s after {args.warmup:g} s; latency at half the "
+        "saturated rate",
+        framework_floor=framework,
+        crypto_floor=crypto,
+        notes={"duration": args.duration, "warmup": args.warmup, "backlog": args.backlog},
+    )
+    for outcome in outcomes:
+        k = outcome.recipients
+        figures.series += [
+            Series(f"accepted, {k} recipient(s)", [
+                (point.in_flight, point.accepted_per_second) for point in outcome.sweep]),
+            Series(f"delivered, {k} recipient(s)", [
+                (point.in_flight, point.per_second / k) for point in outcome.sweep]),
+        ]  # fmt: skip
+        figures.latency.append(
+            Latency(
+                f"submit to stored, {k} recipient(s), {outcome.half.rate:.1f} docs/s offered",
+                outcome.half.latencies,
+            )
+        )
+        figures.notes[f"axis CPU ms/doc, {k} recipient(s)"] = {
+            point.in_flight: point_cpu_per_document(point, k) * 1000 for point in outcome.sweep
+        }
+    return figures
+
+
+async def measure_floors(bench: Bench) -> tuple[list[Floor], Floor]:
+    """The framework floor at each --in-flight (the same client, bodies of the same size)
+    for --floor-duration s each, then the crypto floor; the axis is stopped by then."""
+    args = bench.args
+    bodies = bench.signer.sign([recipient_code(1)], args.size, f"{bench.tag}-floor", FLOOR_BODIES)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = bench.processes.start("floor", floor_command(port), dict(os.environ))
+    framework = []
+    try:
+        wait_until_answering(bench.processes, process, f"{url}/readyz", lambda s: s == 200)
+        limits = httpx.Limits(max_connections=1024, max_keepalive_connections=256)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+            for in_flight in args.in_flight:
+                per_second, cpu = await closed_loop_rate(
+                    client, "floor", bodies, in_flight, min(args.warmup, 2.0),
+                    args.floor_duration, lambda: cpu_seconds(process.pid),
+                )  # fmt: skip
+                framework.append(Floor("framework", in_flight, per_second, cpu * 1000))
+    finally:
+        bench.processes.stop(process)
+    floor_dir = bench.run_dir / "floors"
+    shutil.copytree(bench.key_dir, floor_dir / "dev-keys")
+    sender = load_or_create_dev_keys(bench.key_dir, [SENDER]).agencies[SENDER]
+    pem = certificate_pem(sender.certificate)
+    return framework, crypto_floor(bodies, Settings(data_dir=floor_dir), pem)
+
+
 def report_ratios(outcomes: list[Outcome]) -> None:
     first = outcomes[0]
     j = first.recipients
@@ -844,6 +990,7 @@ def report_ratios(outcomes: list[Outcome]) -> None:
 async def main_async(bench: Bench) -> None:
     args = bench.args
     follower = asyncio.create_task(follow(bench.log))
+    in_flight = ",".join(str(n) for n in args.in_flight)
     try:
         database = "the database at --database-url" if args.database_url else "SQLite"
         audit = " + one `axis audit-writer`" if args.audit_writer else " (no audit writer)"
@@ -854,7 +1001,7 @@ async def main_async(bench: Bench) -> None:
             "axis, the receivers and the load generator"
         )
         print(
-            f"saturation: {args.in_flight} requests in flight, at most {args.backlog} deliveries "
+            f"saturation: {in_flight} requests in flight, at most {args.backlog} deliveries "
             f"waiting, counted over {args.duration:g} s after {args.warmup:g} s; half load: "
             f"open loop at half the saturated document rate for {args.duration:g} s; latency: "
             "scheduled send to stored by the receiver, per delivery; CPU: ms of the axis's "
@@ -876,6 +1023,23 @@ async def main_async(bench: Bench) -> None:
             for note in outcome.notes:
                 print(f"note: {note}")
         report_ratios(outcomes)
+        if len(args.in_flight) > 1:
+            for outcome in outcomes:
+                for line in report_sweep(outcome):
+                    print(line)
+        framework, crypto = await measure_floors(bench)
+        for line in report_floors(outcomes, framework, crypto):
+            print(line)
+        for outcome in outcomes:
+            for point in outcome.sweep:
+                for line in point.profile:
+                    print(line)
+        figures = figures_of(outcomes, framework, crypto, args)
+        if args.json:
+            figures.write_json(args.json)
+        if args.plot:
+            plot(figures, args.plot)
+            print(f"plot: {args.plot}")
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
@@ -898,7 +1062,12 @@ def main() -> None:
         "--recipients", type=lambda s: [int(n) for n in s.split(",")], default=[1, 10]
     )
     parser.add_argument("--size", type=int, default=20_000, help="bytes per signed envelope")
-    parser.add_argument("--in-flight", type=int, default=16, help="requests at saturation")
+    parser.add_argument(
+        "--in-flight",
+        type=lambda s: sorted({int(n) for n in s.split(",")}),
+        default=[16],
+        help="requests at saturation; several (1,4,16,64) sweep: the best rate is the saturated",
+    )
     parser.add_argument("--backlog", type=int, default=512, help="deliveries waiting, at most")
     parser.add_argument("--kafka", help="bootstrap of a running broker (default: start one)")
     parser.add_argument("--database-url", help="SQLAlchemy async URL (default: SQLite)")
@@ -908,6 +1077,12 @@ def main() -> None:
         action="store_true",
         help="also run `axis audit-writer` (counted as the axis's CPU)",
     )
+    parser.add_argument(
+        "--floor-duration", type=float, default=10.0, help="seconds per framework floor window"
+    )
+    parser.add_argument("--json", type=Path, help="write the figures (JSON) to this file")
+    parser.add_argument("--plot", type=Path, help="draw the figures (PNG) into this file")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles into this directory")
     parser.add_argument("--serve-receivers", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -924,6 +1099,7 @@ def main() -> None:
     processes = Processes(run_dir)
     node: Any = None
     signer: Signer | None = None
+    profiler = Profiler(args.profile) if args.profile else None
     try:
         bootstrap = args.kafka
         if not bootstrap:
@@ -959,6 +1135,7 @@ def main() -> None:
             args=args,
             kafka_pid=node.pid if node is not None else None,
             processes=processes,
+            profiler=profiler,
             run_dir=run_dir,
             key_dir=key_dir,
             bootstrap=bootstrap,
@@ -971,6 +1148,8 @@ def main() -> None:
         )
         asyncio.run(main_async(bench))
     finally:
+        if profiler is not None:
+            profiler.stop()
         processes.stop_all()
         if signer is not None:
             signer.close()

@@ -1,7 +1,9 @@
-"""Accepted documents per second through the real API process, on each bus engine.
+"""Accepted documents per second through the real API process, on each bus engine, against
+the framework and crypto floors measured in the same run.
 
     python bench/ingest.py [--documents 600] [--concurrency 1,8,32,64] [--size 20000]
                            [--engines embedded,kafka] [--kafka HOST:PORT]
+                           [--json PATH] [--plot PATH] [--profile DIR]
 
 For each engine an `axis serve` process is started on its defaults (SQLite) with that bus;
 two agencies are registered with development certificates; 20 KB envelopes are signed
@@ -10,6 +12,15 @@ concurrent clients, each document once. Printed per engine and concurrency: acce
 documents per second, latency p50/p95, and the API process's CPU seconds per accepted
 document (from /proc, so the load generator's own CPU is not counted). Without `--kafka` a
 local broker is started with deploy/kafka/launcher.py.
+
+Then the floors (bench/floors.py): the same kind of client sends the same kind of bodies,
+at each concurrency, to a bare FastAPI app in its own uvicorn process (for
+`--floor-duration` s after 1 s: a fixed count of requests would be over before the CPU
+clock ticked enough), and parse + verify + one evidence signature run in a loop;
+the best row of each engine is printed as ratios to both. `--json` writes the figures,
+`--plot` draws them (bench/plot.py; the latency panel is each concurrency's closed-loop
+latency of the last engine), `--profile DIR` records the API process with py-spy during the
+highest concurrency and prints its top entries (bench/profiles.py).
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -34,6 +46,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bus_publish import load_launcher  # noqa: E402
 from envelopes import document  # noqa: E402
+from floors import (  # noqa: E402
+    Floor,
+    closed_loop_rate,
+    crypto_floor,
+    floor_line,
+    ratios,
+    start_floor,
+)
+from plot import Figures, Latency, Series, plot  # noqa: E402
+from profiles import Profiler  # noqa: E402
 
 from axis.app import configured_identity  # noqa: E402
 from axis.config import Settings  # noqa: E402
@@ -163,7 +185,22 @@ def start_server(
     raise RuntimeError("axis serve was not ready within 60 s")
 
 
-async def bench_engine(engine: str, args: argparse.Namespace, bootstrap: str) -> None:
+@dataclass
+class Step:
+    """One engine at one concurrency."""
+
+    engine: str
+    concurrency: int
+    per_second: float
+    cpu_ms: float
+    """API CPU per accepted document."""
+    latencies: list[float]
+
+
+async def bench_engine(
+    engine: str, args: argparse.Namespace, bootstrap: str, profiler: Profiler | None
+) -> list[Step]:
+    steps = []
     with tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
         env = {
@@ -187,19 +224,60 @@ async def bench_engine(engine: str, args: argparse.Namespace, bootstrap: str) ->
             await send_all(base_url, token, warm, 4)
             for concurrency in args.concurrency:
                 bodies = envelopes(settings, args.documents, args.size, f"c{concurrency}")
+                recording = profiler if concurrency == max(args.concurrency) else None
+                if recording is not None:
+                    recording.start({"api": process.pid}, prefix=f"{engine}-")
                 cpu_before = cpu_seconds(process.pid)
                 wall, latencies = await send_all(base_url, token, bodies, concurrency)
                 cpu = cpu_seconds(process.pid) - cpu_before
+                profile = recording.finish() if recording is not None else []
                 quantiles = statistics.quantiles(latencies, n=20)
+                step = Step(engine, concurrency, len(bodies) / wall, cpu / len(bodies) * 1000,
+                            latencies)  # fmt: skip
+                steps.append(step)
                 print(
-                    f"{engine:<9} {concurrency:>7} {len(bodies) / wall:>10.1f} "
+                    f"{engine:<9} {concurrency:>7} {step.per_second:>10.1f} "
                     f"{quantiles[9] * 1000:>9.1f} {quantiles[18] * 1000:>9.1f} "
-                    f"{cpu / len(bodies) * 1000:>14.2f}",
+                    f"{step.cpu_ms:>14.2f}",
                     flush=True,
                 )
+                for line in profile:
+                    print(line)
         finally:
             process.terminate()
             process.wait(timeout=30)
+    return steps
+
+
+async def measure_floors(args: argparse.Namespace) -> tuple[list[Floor], Floor]:
+    """The framework floor at each concurrency (the same load generator, the same kind of
+    bodies) and the crypto floor."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(data_dir=Path(data_dir))
+        bodies = envelopes(settings, 100, args.size, "floor")
+        port = free_port()
+        process = start_floor(port)
+        framework = []
+        limits = httpx.Limits(max_connections=max(args.concurrency))
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
+            ) as client:
+                for concurrency in args.concurrency:
+                    per_second, cpu = await closed_loop_rate(
+                        client, "floor", bodies, concurrency, 1.0, args.floor_duration,
+                        lambda: cpu_seconds(process.pid),
+                    )  # fmt: skip
+                    floor = Floor("framework", concurrency, per_second, cpu * 1000)
+                    framework.append(floor)
+                    print(floor_line(floor), flush=True)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        sender = load_or_create_dev_keys(settings.dev_key_dir, [SENDER]).agencies[SENDER]
+        crypto = crypto_floor(bodies, settings, certificate_pem(sender.certificate))
+        print(floor_line(crypto), flush=True)
+        return framework, crypto
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -216,12 +294,49 @@ async def main_async(args: argparse.Namespace) -> None:
         run_dir = tempfile.mkdtemp()
         node = load_launcher().KafkaNode(run_dir, die_with_parent=True)
         bootstrap = node.start()
+    profiler = Profiler(args.profile) if args.profile else None
+    steps: list[Step] = []
     try:
         for engine in args.engines:
-            await bench_engine(engine, args, bootstrap)
+            steps += await bench_engine(engine, args, bootstrap, profiler)
     finally:
+        if profiler is not None:
+            profiler.stop()
         if node is not None:
             node.stop()
+    framework, crypto = await measure_floors(args)
+    floors = {floor.clients: floor for floor in framework}
+    for engine in args.engines:
+        best = max((step for step in steps if step.engine == engine), key=lambda s: s.per_second)
+        print(
+            f"{engine} at {best.concurrency} clients: "
+            + ratios(best.per_second, best.cpu_ms, floors[best.concurrency], crypto)
+        )
+    figures = Figures(
+        title=f"bench/ingest.py: accepted documents of {size} bytes, one API process, "
+        f"{os.cpu_count()} cores",
+        series=[
+            Series(
+                f"accepted, {engine}",
+                [(s.concurrency, s.per_second) for s in steps if s.engine == engine],
+            )
+            for engine in args.engines
+        ],
+        latency=[
+            Latency(f"{s.engine}, {s.concurrency} clients (closed loop)", s.latencies)
+            for s in steps
+            if s.engine == args.engines[-1]
+        ],
+        framework_floor=framework,
+        crypto_floor=crypto,
+        notes={"documents": args.documents, "size": size, "cpu_ms": {
+            f"{s.engine},{s.concurrency}": s.cpu_ms for s in steps}},
+    )  # fmt: skip
+    if args.json:
+        figures.write_json(args.json)
+    if args.plot:
+        plot(figures, args.plot)
+        print(f"plot: {args.plot}")
 
 
 def main() -> None:
@@ -233,6 +348,12 @@ def main() -> None:
     )
     parser.add_argument("--engines", type=lambda s: s.split(","), default=["embedded", "kafka"])
     parser.add_argument("--kafka", help="bootstrap of a running broker (default: start one)")
+    parser.add_argument(
+        "--floor-duration", type=float, default=5.0, help="seconds per framework floor window"
+    )
+    parser.add_argument("--json", type=Path, help="write the figures (JSON) to this file")
+    parser.add_argument("--plot", type=Path, help="draw the figures (PNG) into this file")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles into this directory")
     asyncio.run(main_async(parser.parse_args()))
 
 
