@@ -30,9 +30,9 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def axis(tmp_path: Path) -> AsyncIterator[Axis]:
+async def axis(migrated_data_dir: Path) -> AsyncIterator[Axis]:
     settings = Settings(
-        data_dir=tmp_path,
+        data_dir=migrated_data_dir,
         bus_partitions=2,
         json_body_limit_bytes=JSON_LIMIT,
         body_timeout_seconds=BODY_TIMEOUT,

@@ -80,10 +80,10 @@ async def test_a_large_document_costs_about_twice_its_size(tmp_path: Path) -> No
 
 
 @pytest.fixture
-async def small_budget(tmp_path: Path, database_url: str) -> AsyncIterator[Axis]:
+async def small_budget(tmp_path: Path, migrated_database_url: str) -> AsyncIterator[Axis]:
     settings = Settings(
         data_dir=tmp_path,
-        database_url=database_url,
+        database_url=migrated_database_url,
         inflight_body_bytes=1 * MB,
         inflight_wait_seconds=0.2,
         agency_max_in_flight=2,  # both sends come from one agency
