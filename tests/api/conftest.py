@@ -1,4 +1,4 @@
-"""`axis`: the real app on each bus engine (and, through `database_url`, each database)."""
+"""`axis`: the real app on each bus engine (and, through `migrated_database_url`, each database)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from running_axis import Axis, axis_settings, start_axis
 
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
 async def axis(
-    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_database_url: str
 ) -> AsyncIterator[Axis]:
-    async for running in start_axis(axis_settings(request, tmp_path, database_url)):
+    async for running in start_axis(axis_settings(request, tmp_path, migrated_database_url)):
         yield running

@@ -23,8 +23,8 @@ PRINCIPALS = [SENDER, RECIPIENT, OTHER, "operator", "auditor", None]
 
 
 @pytest.fixture
-async def axis(tmp_path: Path) -> AsyncIterator[Axis]:
-    async for running in start_axis(Settings(data_dir=tmp_path, bus_partitions=2)):
+async def axis(migrated_data_dir: Path) -> AsyncIterator[Axis]:
+    async for running in start_axis(Settings(data_dir=migrated_data_dir, bus_partitions=2)):
         yield running
 
 

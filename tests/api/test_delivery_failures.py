@@ -32,11 +32,11 @@ ATTEMPTS = 3
 
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
 async def axis(
-    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_database_url: str
 ) -> AsyncIterator[Axis]:
     """One partition per topic, so the broken recipient's deliveries and the other
     recipient's share it: a stalled partition would hold up both."""
-    settings = axis_settings(request, tmp_path, database_url)
+    settings = axis_settings(request, tmp_path, migrated_database_url)
     async for running in start_axis(settings.model_copy(update={"bus_partitions": 1})):
         yield running
 

@@ -8,9 +8,6 @@ against a real `axis serve` process (its RSS read from /proc, its sockets on loo
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,19 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from push_endpoint import free_port
 from running_axis import OTHER, RECIPIENT, SENDER, Axis, start_axis
+from served_axis import register, served_axis
 from starlette.routing import BaseRoute
 
 from axis.api.front_door import FrontDoorRoute
-from axis.app import configured_identity
 from axis.config import Settings
-from axis.credentials import create_token
-from axis.registry import AgencyRecord, RegistryRules, save_agencies
-from axis.storage.database import create_engine, create_session_factory, migrate
-from axis.storage.models import AgencyLevel, Role
 
-ROOT = Path(__file__).resolve().parents[2]
 JSON_LIMIT = 4096
 BODY_TIMEOUT = 1.5
 ACK = "/v1/inbox/no-such-delivery/ack"
@@ -39,9 +30,9 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def axis(tmp_path: Path) -> AsyncIterator[Axis]:
+async def axis(migrated_data_dir: Path) -> AsyncIterator[Axis]:
     settings = Settings(
-        data_dir=tmp_path,
+        data_dir=migrated_data_dir,
         bus_partitions=2,
         json_body_limit_bytes=JSON_LIMIT,
         body_timeout_seconds=BODY_TIMEOUT,
@@ -193,37 +184,12 @@ SERVED_BODY_TIMEOUT = 5.0
 SERVED_HEADER_TIMEOUT = 5.0  # a busy test process may open a connection well before it writes
 
 
-async def _register(settings: Settings) -> dict[str, str]:
-    await migrate(settings.resolved_database_url)
-    engine = create_engine(settings.resolved_database_url)
-    tokens: dict[str, str] = {}
-    try:
-        async with create_session_factory(engine).begin() as session:
-            records = [
-                AgencyRecord(code=code, name=code, level=AgencyLevel.PROVINCE)
-                for code in (SENDER, RECIPIENT, OTHER)
-            ]
-            await save_agencies(
-                session, records, RegistryRules.of(settings, configured_identity(settings))
-            )
-            for code in (SENDER, RECIPIENT, OTHER):
-                _, tokens[code] = await create_token(session, Role.AGENCY, code)
-            _, tokens["operator"] = await create_token(session, Role.OPERATOR)
-    finally:
-        await engine.dispose()
-    return tokens
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`axis serve` with short deadlines and a small allowance (20/s, bursts of 100)."""
     data_dir = tmp_path_factory.mktemp("served")
-    tokens = asyncio.run(_register(Settings(data_dir=data_dir)))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AXIS_")} | {
-        "AXIS_DATA_DIR": str(data_dir),
-        "AXIS_PORT": str(port),
-        "AXIS_LOG_LEVEL": "warning",
+    _, tokens = asyncio.run(register(Settings(data_dir=data_dir), [SENDER, RECIPIENT, OTHER]))
+    env = {
         "AXIS_BODY_TIMEOUT_SECONDS": str(SERVED_BODY_TIMEOUT),
         "AXIS_HEADER_TIMEOUT_SECONDS": str(SERVED_HEADER_TIMEOUT),
         "AXIS_AGENCY_RATE_PER_SECOND": "20",
@@ -231,35 +197,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "AXIS_AGENCY_MAX_IN_FLIGHT": "100",
         "AXIS_ADMISSION_WAIT_SECONDS": "0.5",
     }
-    log = data_dir / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "axis.cli", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "axis serve not ready within 60 s"
-            time.sleep(0.1)  # polling a child process's readiness, with a deadline
-        yield Served(base_url, port, process.pid, tokens)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with served_axis(data_dir, env) as running:
+        yield Served(running.base_url, running.port, running.pid, tokens)
 
 
 async def _raw_post(

@@ -7,34 +7,17 @@ peak RSS from /proc; `bench/memory.py` has the precise figures at several sizes 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from envelopes import document, with_attachment
 from running_axis import RECIPIENT, SENDER, Axis, start_axis
+from served_axis import register, served_axis
 
-from axis.app import configured_identity
 from axis.config import Settings
-from axis.credentials import create_token
-from axis.registry import (
-    AgencyRecord,
-    CertificateRecord,
-    RegistryRules,
-    add_certificate,
-    save_agencies,
-)
-from axis.storage.database import create_engine, create_session_factory, migrate
-from axis.storage.models import AgencyLevel, Role
 from signing.devkeys import load_or_create_dev_keys
-from signing.keys import certificate_pem
 from signing.xmldsig import sign_envelope
 
 MB = 1024 * 1024
@@ -65,76 +48,10 @@ def large_document(settings: Settings, document_id: str, attachment_bytes: int) 
     return sign_envelope(unsigned, keys.agencies[SENDER])
 
 
-async def registered_token(settings: Settings) -> str:
-    """The two agencies and their certificates in a fresh database; the sender's token."""
-    keys = load_or_create_dev_keys(settings.dev_key_dir, [SENDER, RECIPIENT])
-    await migrate(settings.resolved_database_url)
-    engine = create_engine(settings.resolved_database_url)
-    try:
-        rules = RegistryRules.of(settings, configured_identity(settings))
-        async with create_session_factory(engine).begin() as session:
-            await save_agencies(
-                session,
-                [
-                    AgencyRecord(code=code, name=code, level=AgencyLevel.PROVINCE)
-                    for code in (SENDER, RECIPIENT)
-                ],
-                rules,
-            )
-            for code in (SENDER, RECIPIENT):
-                pem = certificate_pem(keys.agencies[code].certificate).decode()
-                await add_certificate(session, code, CertificateRecord(pem=pem), rules)
-            _, token = await create_token(session, Role.AGENCY, SENDER)
-    finally:
-        await engine.dispose()
-    return token
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def problem(response: httpx.Response) -> tuple[int, str]:
     """The status and the problem code (the last part of its `type`) of a refusal."""
     assert response.headers["content-type"] == "application/problem+json", response.text
     return response.status_code, response.json()["type"].rpartition(":")[2]
-
-
-@contextmanager
-def serving(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`axis serve` on its defaults in `data_dir`, once /readyz answers."""
-    env = {
-        **os.environ,
-        "AXIS_DATA_DIR": str(data_dir),
-        "AXIS_PORT": str(port),
-        "AXIS_LOG_LEVEL": "warning",
-    }
-    log = (data_dir / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "axis.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, (data_dir / "serve.log").read_text()
-            assert time.monotonic() < deadline, "axis serve was not ready in 90 s"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)  # polling for readiness, with a deadline
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.mark.timeout(300)
@@ -142,32 +59,31 @@ async def test_a_large_document_costs_about_twice_its_size(tmp_path: Path) -> No
     """Peak RSS growth of the serving process for one ~48 MB document stays under 2.5 times
     the document (about 2 measured; it was 7.5 before the body was streamed to a file)."""
     settings = Settings(data_dir=tmp_path)
-    token = await registered_token(settings)
+    _, tokens = await register(settings, [SENDER, RECIPIENT])
     warm = large_document(settings, "warm", 1 * MB)
     body = large_document(settings, "large", 35 * MB)
     assert 45 * MB < len(body) < 50 * MB
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}
-    port = free_port()
-    with serving(tmp_path, port) as process:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+    headers = {"Authorization": f"Bearer {tokens[SENDER]}", "Content-Type": "application/xml"}
+    with served_axis(tmp_path) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=120) as client:
             # The first document loads the schemas and warms every path.
             response = await client.post("/v1/documents", content=warm, headers=headers)
             assert response.status_code == 202, response.text
-            reset_peak(process.pid)
-            before = memory(process.pid)["VmRSS"]
+            reset_peak(served.pid)
+            before = memory(served.pid)["VmRSS"]
             response = await client.post("/v1/documents", content=body, headers=headers)
             assert response.status_code == 202, response.text
-            growth = memory(process.pid)["VmHWM"] - before
+            growth = memory(served.pid)["VmHWM"] - before
     ratio = growth / len(body)
     assert ratio < 2.5, f"peak RSS grew by {growth / MB:.0f} MB, {ratio:.2f}x the document"
     assert not list((tmp_path / "blobs").glob(".tmp-*")), "the received file was renamed"
 
 
 @pytest.fixture
-async def small_budget(tmp_path: Path, database_url: str) -> AsyncIterator[Axis]:
+async def small_budget(tmp_path: Path, migrated_database_url: str) -> AsyncIterator[Axis]:
     settings = Settings(
         data_dir=tmp_path,
-        database_url=database_url,
+        database_url=migrated_database_url,
         inflight_body_bytes=1 * MB,
         inflight_wait_seconds=0.2,
         agency_max_in_flight=2,  # both sends come from one agency

@@ -82,8 +82,8 @@ PROBES: list[tuple[str, str, str]] = [
 
 
 @pytest.fixture
-async def axis(tmp_path: Path) -> AsyncIterator[Axis]:
-    async for running in start_axis(Settings(data_dir=tmp_path, bus_partitions=2)):
+async def axis(migrated_data_dir: Path) -> AsyncIterator[Axis]:
+    async for running in start_axis(Settings(data_dir=migrated_data_dir, bus_partitions=2)):
         yield running
 
 
@@ -146,8 +146,8 @@ async def test_sane_values_still_work(axis: Axis) -> None:
 
 
 @pytest.fixture
-async def axis_on_each_database(tmp_path: Path, database_url: str) -> AsyncIterator[Axis]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url, bus_partitions=2)
+async def axis_on_each_database(tmp_path: Path, migrated_database_url: str) -> AsyncIterator[Axis]:
+    settings = Settings(data_dir=tmp_path, database_url=migrated_database_url, bus_partitions=2)
     async for running in start_axis(settings):
         yield running
 

@@ -26,10 +26,10 @@ CALLERS = {Party.SENDER: SENDER, Party.RECIPIENT: RECIPIENT}
 
 @pytest.fixture
 async def sent(
-    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_database_url: str
 ) -> AsyncIterator[tuple[Axis, str]]:
     """The app on the embedded bus, and the id of a document from SENDER to RECIPIENT."""
-    async for axis in start_axis(axis_settings(request, tmp_path, database_url)):
+    async for axis in start_axis(axis_settings(request, tmp_path, migrated_database_url)):
         body = sign_envelope(document(SENDER, [RECIPIENT], DOCUMENT_ID), axis.key(SENDER))
         response = await axis.send(SENDER, body)
         assert response.status_code == 202, response.text

@@ -71,9 +71,9 @@ def test_group_lags_add_up_partitions() -> None:
 
 
 @pytest.fixture
-async def axis(tmp_path: Path) -> AsyncIterator[Axis]:
+async def axis(migrated_data_dir: Path) -> AsyncIterator[Axis]:
     settings = Settings(
-        data_dir=tmp_path,
+        data_dir=migrated_data_dir,
         bus_partitions=1,
         checkpoint_every_entries=100_000,
         checkpoint_interval_seconds=3600,

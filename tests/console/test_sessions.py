@@ -20,8 +20,8 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture
-async def axis(tmp_path: Path) -> AsyncIterator[Axis]:
-    async for running in start_axis(Settings(data_dir=tmp_path, bus_partitions=1)):
+async def axis(migrated_data_dir: Path) -> AsyncIterator[Axis]:
+    async for running in start_axis(Settings(data_dir=migrated_data_dir, bus_partitions=1)):
         yield running
 
 

@@ -51,8 +51,8 @@ class Axis:
 
 
 @pytest.fixture
-async def axis(database_url: str, tmp_path: Path) -> AsyncIterator[Axis]:
-    app = create_app(Settings(data_dir=tmp_path, database_url=database_url))
+async def axis(migrated_database_url: str, tmp_path: Path) -> AsyncIterator[Axis]:
+    app = create_app(Settings(data_dir=tmp_path, database_url=migrated_database_url))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://axis") as c,

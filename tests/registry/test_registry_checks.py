@@ -34,10 +34,10 @@ SECRET = "push-secret-0123456789"
 
 @pytest.fixture
 async def axis(
-    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_database_url: str
 ) -> AsyncIterator[Axis]:
     """The app on the embedded bus; pushes allowed to 127.0.0.1, drops under tmp_path/drops."""
-    settings = axis_settings(request, tmp_path, database_url)
+    settings = axis_settings(request, tmp_path, migrated_database_url)
     settings = settings.model_copy(update={"file_drop_root": tmp_path / "drops"})
     (tmp_path / "drops").mkdir()
     async for running in start_axis(settings):

@@ -18,9 +18,13 @@ async def test_a_close_after_a_terminate_ends(tmp_path: Path) -> None:
     used to wait forever on aiosqlite 0.22 (the report of a 300 s teardown hang)."""
     connect = _aiosqlite_creator(make_url(f"sqlite+aiosqlite:///{tmp_path / 'a.sqlite3'}"))
     connection = await connect()
-    connection.stop()
+    stopped = connection.stop()
     async with asyncio.timeout(5):
         await connection.close()
+        # The worker thread answers the stop on this loop: wait for it here, or it may
+        # answer after the loop is closed ("Event loop is closed" in an aiosqlite thread).
+        assert stopped is not None
+        await stopped
 
 
 async def test_engines_made_here_use_the_guarded_connection(tmp_path: Path) -> None:
