@@ -42,6 +42,12 @@ class GroupCommit(Generic[Item, Result]):
             self._draining = asyncio.create_task(self._drain(), name="group-commit")
         return await asyncio.shield(future)
 
+    async def settled(self) -> None:
+        """Wait until nothing submitted is being committed or waiting: a caller cancelled
+        does not wait for its item, so whoever closes what `commit` uses waits here."""
+        while self._draining is not None:
+            await asyncio.wait({self._draining})
+
     async def _drain(self) -> None:
         try:
             while self._waiting:

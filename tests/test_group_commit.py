@@ -97,3 +97,24 @@ async def test_a_cancelled_caller_leaves_its_item_to_be_committed() -> None:
     await _until(recorder, [[7], [8]])
     recorder.release.set()
     assert await other == 80
+
+
+async def test_settled_waits_for_what_cancelled_callers_left() -> None:
+    """Whoever closes what `commit` uses waits until the items of callers cancelled
+    meanwhile (a worker stopping) are committed, and those queued behind them."""
+    recorder = Recorder()
+    group: GroupCommit[int, int] = GroupCommit(recorder.commit)
+    await group.settled()  # nothing submitted: at once
+    cancelled = asyncio.create_task(group.submit(1))
+    await _until(recorder, [[1]])
+    behind = asyncio.create_task(group.submit(2))
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    settled = asyncio.create_task(group.settled())
+    recorder.release.set()
+    await _until(recorder, [[1], [2]])
+    assert not settled.done()
+    recorder.release.set()
+    await asyncio.wait_for(settled, 5.0)
+    assert await behind == 20

@@ -10,6 +10,11 @@ event of a change it did not make (an attempt that was made is still recorded). 
 change publishes is published inside the transaction that makes it: a change the bus
 cannot record is not made, and its events have ids that stay the same if a crash makes the
 step run again.
+
+The delivery worker's reads and the outcomes of its attempts are shared: the rows asked for
+while a read runs are read together in the next query, and the outcomes recorded while one
+transaction commits go together in the next (each still its own conditional UPDATE), with
+one publish for all their records and events.
 """
 
 from __future__ import annotations
@@ -17,19 +22,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from axis.bus import Bus, Message, Record
 from axis.bus.topics import DELIVERIES, RETRY_TIERS
 from axis.events import Event, event_message
+from axis.group_commit import GroupCommit
 from axis.messages import DeliveryRequested, bus_message
-from axis.storage.models import Delivery, DeliveryState, Document, Status, utcnow
+from axis.storage.models import Agency, Delivery, DeliveryState, Document, Status, utcnow
 from schemas.events import (
     DeliveryAcked,
     DeliveryAttempted,
@@ -117,11 +123,67 @@ class AlreadyAcknowledged(Exception):
 
 
 @dataclass(frozen=True)
+class ToDeliver:
+    """A delivery as the worker reads it, with what its attempt needs besides the row."""
+
+    delivery: Delivery
+    recipient_delivery: dict[str, Any]
+    """The recipient agency's registered delivery (its `delivery` JSON)."""
+    submitted_at: datetime
+    """When the sender's message was received: where a delivery's latency starts."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one attempt changes, if its guard still holds, and what it then publishes."""
+
+    attempted: Message
+    guard: list[ColumnElement[bool]]
+    values: dict[str, Any]
+    then: list[Message]
+
+
+@dataclass(frozen=True)
 class Lifecycle:
     """Delivery state on one database and one bus."""
 
     sessions: async_sessionmaker[AsyncSession]
     bus: Bus
+    _reads: GroupCommit[str, ToDeliver | None] = field(init=False, repr=False, compare=False)
+    _outcomes: GroupCommit[_Outcome, bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reads", GroupCommit(self._read_many))
+        object.__setattr__(self, "_outcomes", GroupCommit(self._record_outcomes))
+
+    async def read(self, delivery_id: str) -> ToDeliver | None:
+        """The delivery `delivery_id` (None if there is none), read with the others asked
+        for meanwhile in one query."""
+        return await self._reads.submit(delivery_id)
+
+    async def _read_many(self, delivery_ids: Sequence[str]) -> list[ToDeliver | None]:
+        query = (
+            select(
+                Delivery,
+                Agency.delivery,
+                func.coalesce(Status.received_at, Document.received_at),
+            )
+            .join(Agency, Agency.code == Delivery.recipient_code)
+            .join(Document, Document.id == Delivery.document_id)
+            .outerjoin(Status, Status.id == Delivery.status_id)
+            .where(Delivery.id.in_(set(delivery_ids)))
+        )
+        async with self.sessions() as session:
+            found = {
+                delivery.id: ToDeliver(delivery, recipient_delivery, submitted_at)
+                for delivery, recipient_delivery, submitted_at in await session.execute(query)
+            }
+        return [found.get(delivery_id) for delivery_id in delivery_ids]
+
+    async def settled(self) -> None:
+        """Wait until no read or outcome is being committed (before the database closes)."""
+        await self._reads.settled()
+        await self._outcomes.settled()
 
     async def queue(self, deliveries: Sequence[Delivery]) -> None:
         """Insert the deliveries not there yet (a replayed router recreates nothing), then
@@ -142,8 +204,11 @@ class Lifecycle:
         for delivery in new:
             TRANSITIONS.labels(delivery.kind, "queued").inc()
 
-    async def delivered(self, delivery: Delivery, attempt: Attempt, *, adapter: str) -> bool:
-        """Waiting -> delivered, once; True if this call delivered it."""
+    async def delivered(
+        self, delivery: Delivery, attempt: Attempt, *, adapter: str, submitted_at: datetime
+    ) -> bool:
+        """Waiting -> delivered, once; True if this call delivered it. `submitted_at`: when
+        the sender's message was received (where the delivery's latency starts)."""
         changed = await self._after_attempt(
             delivery,
             attempt,
@@ -158,20 +223,9 @@ class Lifecycle:
             ],
         )
         if changed:
-            submitted = await self._submitted_at(delivery)
-            LATENCY.labels(delivery.kind, adapter).observe((utcnow() - submitted).total_seconds())
+            latency = (utcnow() - submitted_at).total_seconds()
+            LATENCY.labels(delivery.kind, adapter).observe(latency)
         return changed
-
-    async def _submitted_at(self, delivery: Delivery) -> datetime:
-        """When the sender's message was received: where a delivery's latency starts."""
-        if delivery.status_id is not None:
-            query = select(Status.received_at).where(Status.id == delivery.status_id)
-        else:
-            query = select(Document.received_at).where(Document.id == delivery.document_id)
-        async with self.sessions() as session:
-            submitted = await session.scalar(query)
-        assert submitted is not None  # deliveries reference their message
-        return submitted
 
     async def retry(self, delivery: Delivery, attempt: Attempt, *, delay: float) -> bool:
         """Waiting -> retrying, with a request on the retry tier of this attempt, due after
@@ -313,11 +367,24 @@ class Lifecycle:
                 }
             ),
         )
-        async with self.sessions.begin() as session:
-            changed = await _update(session, guard, attempts=attempt.number, **values)
-            await self.bus.publish_many([event_message(attempted), *(then if changed else [])])
+        change = {"attempts": attempt.number, **values}
+        outcome = _Outcome(event_message(attempted), guard, change, then)
+        changed = await self._outcomes.submit(outcome)
         if changed:
             TRANSITIONS.labels(delivery.kind, values["state"].value).inc()
+        return changed
+
+    async def _record_outcomes(self, outcomes: Sequence[_Outcome]) -> list[bool]:
+        """One transaction and one publish for the outcomes of attempts that ended together;
+        each is still its own conditional update, in the order they came."""
+        async with self.sessions.begin() as session:
+            changed = [
+                await _update(session, outcome.guard, **outcome.values) for outcome in outcomes
+            ]
+            messages = []
+            for outcome, made in zip(outcomes, changed, strict=True):
+                messages += [outcome.attempted, *(outcome.then if made else [])]
+            await self.bus.publish_many(messages)
         return changed
 
 

@@ -29,7 +29,7 @@ from axis.delivery.adapters.base import (
 )
 from axis.delivery.lifecycle import WAITING, Attempt, Step
 from axis.messages import DeliveryRequested
-from axis.storage.models import Agency, Delivery, utcnow
+from axis.storage.models import Delivery, utcnow
 from axis.workers.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -52,25 +52,23 @@ async def deliver(context: WorkerContext, record: Record) -> None:
 
 
 async def _deliver(context: WorkerContext, delivery_id: str, step: Step) -> None:
+    lifecycle = context.lifecycle
     commit_by = time.monotonic() + COMMIT_WAIT_SECONDS
     while True:
-        async with context.sessions() as session:
-            delivery = await session.get(Delivery, delivery_id)
-            if delivery is None or not step.behind(delivery) or time.monotonic() > commit_by:
-                break
+        read = await lifecycle.read(delivery_id)
+        if read is None or not step.behind(read.delivery) or time.monotonic() > commit_by:
+            break
         await asyncio.sleep(0.05)
-    if delivery is None or delivery.state not in WAITING:
+    if read is None or read.delivery.state not in WAITING:
         return
-    async with context.sessions() as session:
-        agency = await session.get(Agency, delivery.recipient_code)
-    assert agency is not None  # deliveries reference agencies
+    delivery = read.delivery
     number = delivery.attempts + 1
-    lifecycle = context.lifecycle
     try:
-        config = delivery_config(agency.delivery)
+        config = delivery_config(read.recipient_delivery)
     except ValueError as exc:
-        logger.error("agency %s: its delivery cannot be used: %s", agency.code, exc)
-        reason = f"agency {agency.code}: its registered delivery cannot be used: {exc}"
+        recipient = delivery.recipient_code
+        logger.error("agency %s: its delivery cannot be used: %s", recipient, exc)
+        reason = f"agency {recipient}: its registered delivery cannot be used: {exc}"
         await lifecycle.dead(delivery, Attempt(number, 0.0, reason))
         return
     started = time.monotonic()
@@ -82,7 +80,9 @@ async def _deliver(context: WorkerContext, delivery_id: str, step: Step) -> None
         outcome.detail,
     )
     if isinstance(outcome, Delivered):
-        await lifecycle.delivered(delivery, attempt, adapter=config.kind)
+        await lifecycle.delivered(
+            delivery, attempt, adapter=config.kind, submitted_at=read.submitted_at
+        )
     elif isinstance(outcome, Retry) and not _exhausted(delivery, number, config.retry_policy):
         delay = retry_delay(context.settings.retry_delays_seconds, number, outcome.after)
         await lifecycle.retry(delivery, attempt, delay=delay)

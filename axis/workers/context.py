@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,7 +31,9 @@ class WorkerContext:
     two requests for one delivery (a replayed router, a replay racing a retry) are handled
     one after the other: the second finds it delivered instead of pushing it again."""
 
-    @property
+    @cached_property
     def lifecycle(self) -> Lifecycle:
-        """The one owner of delivery state, on this context's database and bus."""
+        """The one owner of delivery state, on this context's database and bus: one for the
+        process, so the reads and outcomes of the attempts running side by side share
+        queries and transactions."""
         return Lifecycle(self.sessions, self.bus)

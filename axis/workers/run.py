@@ -14,7 +14,7 @@ from axis.delivery.retry import retry_forever
 from axis.delivery.router import ROUTER_GROUP, route
 from axis.delivery.worker import DELIVERY_GROUP, deliver
 from axis.hangs import within
-from axis.workers.consume import consume_forever
+from axis.workers.consume import consume_batches, consume_concurrently
 from axis.workers.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -28,8 +28,8 @@ DELIVERY_CONCURRENCY = 64
 @asynccontextmanager
 async def running_workers(context: WorkerContext) -> AsyncIterator[None]:
     """The workers run in the background while the block runs, and stop with it."""
-    router = consume_forever(context.bus, ROUTER_GROUP, [DOCUMENTS], partial(route, context))
-    delivery = consume_forever(
+    router = consume_batches(context.bus, ROUTER_GROUP, [DOCUMENTS], partial(route, context))
+    delivery = consume_concurrently(
         context.bus,
         DELIVERY_GROUP,
         [DELIVERIES],
@@ -37,8 +37,12 @@ async def running_workers(context: WorkerContext) -> AsyncIterator[None]:
         concurrency=DELIVERY_CONCURRENCY,
     )
     work = {"router": router, "delivery": delivery, "delivery-retry": retry_forever(context)}
-    async with background(work):
-        yield
+    try:
+        async with background(work):
+            yield
+    finally:
+        async with within("settling the delivery lifecycle"):
+            await context.lifecycle.settled()
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ every attempt made) and nothing else."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Sequence
@@ -104,7 +105,7 @@ async def test_no_retrying_after_delivered(context: WorkerContext) -> None:
     retry or death changes nothing and says nothing but that it was attempted."""
     read = await queued(context)
     lifecycle = context.lifecycle
-    assert await lifecycle.delivered(read, Attempt(1, 0.1), adapter="push")
+    assert await lifecycle.delivered(read, Attempt(1, 0.1), adapter="push", submitted_at=utcnow())
     assert not await lifecycle.retry(read, Attempt(1, 0.2, "503"), delay=0.1)
     assert not await lifecycle.dead(read, Attempt(1, 0.2, "410"))
     delivered = await row(context, read.id)
@@ -154,7 +155,9 @@ async def test_replay_is_from_dead_only_and_restarts_the_round(context: WorkerCo
     assert replayed.queued_at > read.queued_at, "the age clock starts again"
     assert await lifecycle.replay(actor="operator:t", recipient=RECIPIENT) == []
     # The new round's first attempt is a new audit entry, not a repeat of the first round's.
-    assert await lifecycle.delivered(replayed, Attempt(1, 0.1), adapter="pull")
+    assert await lifecycle.delivered(
+        replayed, Attempt(1, 0.1), adapter="pull", submitted_at=utcnow()
+    )
     found = await records(context, [EVENTS], 6)
     attempted = [v["id"] for _, v in found if v["type"] == "delivery.attempted"]
     assert len(set(attempted)) == 2
@@ -167,7 +170,7 @@ async def test_acknowledge_only_what_was_delivered(context: WorkerContext) -> No
     ack = {"reason": "", "actor": f"agency:{RECIPIENT}"}
     with pytest.raises(AlreadyAcknowledged):
         await lifecycle.acknowledge(read, result="done", **ack)
-    assert await lifecycle.delivered(read, Attempt(1, 0.0), adapter="pull")
+    assert await lifecycle.delivered(read, Attempt(1, 0.0), adapter="pull", submitted_at=utcnow())
     assert await lifecycle.acknowledge(read, result="done", **ack) is DeliveryState.ACKED_DONE
     assert await lifecycle.acknowledge(read, result="done", **ack) is DeliveryState.ACKED_DONE
     with pytest.raises(AlreadyAcknowledged) as refused:
@@ -178,6 +181,52 @@ async def test_acknowledge_only_what_was_delivered(context: WorkerContext) -> No
     assert types(found).count("delivery.acked") == 1
     acked = await row(context, read.id)
     assert acked.acked_at is not None and acked.acked_at > utcnow() - timedelta(minutes=5)
+
+
+async def test_reads_asked_together_are_answered_each(context: WorkerContext) -> None:
+    """The worker's reads share a query; each gets its own row, with the recipient's
+    registered delivery and when the message was received (its latency's start)."""
+    first, second = await queued(context, "a"), await queued(context, "b")
+    lifecycle = context.lifecycle
+    reads = await asyncio.gather(
+        *(lifecycle.read(i) for i in (first.id, "no-such-delivery", second.id, first.id))
+    )
+    assert [read.delivery.id if read else None for read in reads] == [
+        first.id,
+        None,
+        second.id,
+        first.id,
+    ]
+    async with context.sessions() as session:
+        document = await session.get(Document, first.document_id)
+    assert document is not None
+    assert reads[0] is not None
+    assert reads[0].submitted_at == document.received_at
+    assert reads[0].recipient_delivery == {"kind": "pull"}
+
+
+async def test_outcomes_that_end_together_keep_each_guard(context: WorkerContext) -> None:
+    """Outcomes recorded together share a transaction and a publish, and each is still its
+    own guarded change, in the order they came: one `delivered` per delivery."""
+    first, second = await queued(context, "a"), await queued(context, "b")
+    lifecycle = context.lifecycle
+    made = await asyncio.gather(
+        lifecycle.delivered(first, Attempt(1, 0.1), adapter="push", submitted_at=utcnow()),
+        lifecycle.retry(first, Attempt(1, 0.1, "503"), delay=0.1),
+        lifecycle.dead(second, Attempt(1, 0.1, "410")),
+        lifecycle.delivered(second, Attempt(1, 0.1), adapter="push", submitted_at=utcnow()),
+        lifecycle.delivered(first, Attempt(1, 0.1), adapter="push", submitted_at=utcnow()),
+    )
+    assert made == [True, False, True, False, False]
+    assert (await row(context, first.id)).state is DeliveryState.DELIVERED
+    assert (await row(context, second.id)).state is DeliveryState.DEAD
+    found = await records(context, [EVENTS, *RETRY_TIERS], 9)
+    assert not [topic for topic, _ in found if topic in RETRY_TIERS]
+    assert sorted(types(found)) == sorted(
+        ["delivery.queued"] * 2
+        + ["delivery.attempted"] * 5
+        + ["delivery.delivered", "delivery.dead"]
+    )
 
 
 def test_a_request_read_before_its_change_commits_is_behind() -> None:
