@@ -243,8 +243,8 @@ class Deployment:
         """`axis serve --only-api`, once it answers /readyz."""
         return await self.start_serve("--only-api")
 
-    async def start_serve(self, *arguments: str) -> AxisProcess:
-        """`axis serve [arguments]`, once it answers /readyz."""
+    async def start_serve(self, *arguments: str, deadline: float = START_DEADLINE) -> AxisProcess:
+        """`axis serve [arguments]`, once it answers /readyz (within `deadline` s)."""
         api = await self._spawn("api", "serve", *arguments)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as http:
 
@@ -255,7 +255,7 @@ class Deployment:
                 except httpx.TransportError:
                     return False
 
-            await wait_until(ready, f"{api.name} ready", START_DEADLINE)
+            await wait_until(ready, f"{api.name} ready", deadline)
         return api
 
     async def start_worker(self) -> AxisProcess:
