@@ -133,8 +133,8 @@ def serve(
     workers: Annotated[
         str | None,
         typer.Option(
-            help="API processes, plus one for the workers: a number, `auto` (one per core) or "
-            "0 (everything in this one process). Default: AXIS_SERVE_WORKERS."
+            help="API processes, plus one for the workers: a number, `auto` (one process per "
+            "core in all) or 0 (everything in this one process). Default: AXIS_SERVE_WORKERS."
         ),
     ] = None,
 ) -> None:
@@ -146,7 +146,7 @@ def serve(
     else:
         _fail(f"--workers takes a number of processes or auto, not {workers!r}")
     host, port = host or settings.host, port or settings.port
-    api_processes = api_process_count(settings.serve_workers)
+    api_processes = api_process_count(settings.serve_workers, background=not only_api)
     if api_processes == 0:
         run_server(create_app(settings, workers=not only_api), settings, host, port)
     else:

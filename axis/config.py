@@ -228,8 +228,8 @@ class Settings(BaseSettings):
     )
     serve_workers: Literal["auto"] | NonNegativeInt = Field(
         default="auto",
-        description="API processes of `axis serve`, plus one for the workers (`auto`: one per "
-        "core; 0: the API and the workers in one process).",
+        description="API processes of `axis serve`, plus one for the workers (`auto`: one "
+        "process per core in all; 0: the API and the workers in one process).",
     )
 
     @classmethod

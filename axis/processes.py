@@ -8,8 +8,9 @@ and, on SIGINT or SIGTERM, asks every child to stop (an API process first finish
 in-flight requests, as `axis.server.run_server` does) and returns once all have exited.
 
 A child dies with the parent (a `kill -9` of the parent takes the node down, port and all,
-rather than leaving orphans serving). Children are spawned, not forked: each is a fresh
-interpreter, so prometheus_client reads `PROMETHEUS_MULTIPROC_DIR` when it is imported and
+rather than leaving orphans serving). Children are forked from a fork server, a fresh
+interpreter that imports the axis once (a child, or its replacement, starts in a moment) and
+with `PROMETHEUS_MULTIPROC_DIR` already set, which prometheus_client reads when imported:
 every process's counters add up on any process's `/metrics`.
 """
 
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -48,10 +50,12 @@ RESTART_PAUSE_SECONDS = 1.0
 child that cannot start at all is not restarted in a tight loop."""
 
 
-def api_process_count(workers: int | str) -> int:
-    """API processes for the `AXIS_SERVE_WORKERS` value: `auto` is one per usable core."""
+def api_process_count(workers: int | str, *, background: bool) -> int:
+    """API processes for the `AXIS_SERVE_WORKERS` value. `auto`: one process per usable core
+    in all, the background process's included, and at least one API process."""
     if workers == "auto":
-        return len(os.sched_getaffinity(0)) or 1
+        cores = len(os.sched_getaffinity(0))
+        return max(1, cores - 1 if background else cores)
     return int(workers)
 
 
@@ -60,11 +64,14 @@ def serve_processes(
 ) -> None:
     """Run `api_processes` API processes on one socket and, with `background`, one process of
     background work, until SIGINT or SIGTERM; returns once every child has exited."""
-    asyncio.run(prepare(settings))
-    listening = bind(settings, host, port)
     metrics_dir = tempfile.mkdtemp(prefix="axis-metrics-")
     os.environ[METRICS_DIR_VARIABLE] = metrics_dir  # inherited by every child
+    multiprocessing.set_forkserver_preload([__name__])
+    forkserver.ensure_running()  # imports the axis once, while this process prepares
+    listening = None
     try:
+        asyncio.run(prepare(settings))
+        listening = bind(settings, host, port)
         children = [
             _Child(f"api-{number}", _api_process, (os.getpid(), settings, host, port, listening))
             for number in range(1, api_processes + 1)
@@ -73,7 +80,8 @@ def serve_processes(
             children.append(_Child("background", _background_process, (os.getpid(), settings)))
         _supervise(children)
     finally:
-        listening.close()
+        if listening is not None:
+            listening.close()
         del os.environ[METRICS_DIR_VARIABLE]
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -91,12 +99,18 @@ def _background_process(parent: int, settings: Settings) -> None:
     asyncio.run(run_background_process(settings))
 
 
-def _die_with(parent: int) -> None:
-    """SIGKILL this process when `parent` dies; at once if it already has."""
+def _die_with(supervisor: int) -> None:
+    """SIGKILL this process when its parent, the fork server, dies (which it does when the
+    `supervisor` does); at once if the supervisor is gone already."""
+    # The fork server exits when the last copy of the supervisor's end of its "alive" pipe
+    # closes; each child is handed one (to start processes of its own, which ours do not).
+    os.close(forkserver._forkserver._forkserver_alive_fd)  # type: ignore[attr-defined]
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
-    if os.getppid() != parent:
+    try:
+        os.kill(supervisor, 0)
+    except ProcessLookupError:
         os._exit(1)
 
 
@@ -110,7 +124,7 @@ class _Child:
     restart_at: float | None = field(default=None)
 
     def start(self) -> None:
-        self.process = multiprocessing.get_context("spawn").Process(
+        self.process = multiprocessing.get_context("forkserver").Process(
             target=self.target, args=self.args, name=f"axis-{self.name}"
         )
         self.process.start()
