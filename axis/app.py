@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 
@@ -47,16 +48,19 @@ from axis.workers.run import background, running_workers
 from signing.identity import AxisIdentity, load_axis_identity
 
 
-def create_app(settings: Settings | None = None, *, workers: bool = True) -> FastAPI:
-    """The axis as an ASGI app; the bus and database open when it starts serving, and with
-    `workers` the router and delivery worker run in the same process."""
+def create_app(
+    settings: Settings | None = None, *, workers: bool = True, migrated: bool = False
+) -> FastAPI:
+    """The axis as an ASGI app; the bus and database open when it starts serving (migrated
+    first unless `migrated`), and with `workers` the router and delivery worker run in the
+    same process."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         identity = configured_identity(settings)
         async with (
-            connected(settings) as (context, database),
+            connected(settings, migrated=migrated) as (context, database),
             reading_sessions(settings.resolved_database_url, context.sessions) as readers,
         ):
             app.state.bus = context.bus
@@ -124,11 +128,14 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> Fas
 
 
 @asynccontextmanager
-async def connected(settings: Settings) -> AsyncIterator[tuple[WorkerContext, AsyncEngine]]:
-    """The migrated database, the started bus with its topics, the blob store and an HTTP
-    client: what every process of the axis opens first and closes last."""
+async def connected(
+    settings: Settings, *, migrated: bool = False
+) -> AsyncIterator[tuple[WorkerContext, AsyncEngine]]:
+    """The migrated database (already, with `migrated`), the started bus with its topics, the
+    blob store and an HTTP client: what every process of the axis opens first and closes last."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await migrate(settings.resolved_database_url)
+    if not migrated:
+        await migrate(settings.resolved_database_url)
     database = create_engine(settings.resolved_database_url)
     bus = create_bus(settings)
     await bus.start()
@@ -144,6 +151,35 @@ async def connected(settings: Settings) -> AsyncIterator[tuple[WorkerContext, As
                 await bus.close()
         finally:
             await dispose(database)
+
+
+async def prepare(settings: Settings) -> None:
+    """The data dir, the development keys (when no key is configured), the database schema
+    and the bus topics, made once before the processes of `axis serve --workers N` start:
+    they must not race to make them."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    configured_identity(settings)
+    await migrate(settings.resolved_database_url)
+    bus = create_bus(settings)
+    await bus.start()
+    try:
+        await ensure_topics(bus, settings.bus_partitions)
+    finally:
+        await bus.close()
+
+
+async def run_background_process(settings: Settings) -> None:
+    """Every worker and the audit writer without the API until SIGINT or SIGTERM, then
+    stopped in order: the background process of `axis serve --workers N`."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with (
+        connected(settings, migrated=True) as (context, _),
+        every_worker(context, configured_identity(settings)),
+    ):
+        await stop.wait()
 
 
 async def run_worker_process(settings: Settings) -> None:

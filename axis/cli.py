@@ -35,6 +35,7 @@ from axis.credentials import (
 )
 from axis.demo import DemoError, DemoOptions, run_demo
 from axis.events import Event, Origin, publish_events
+from axis.processes import api_process_count, serve_processes
 from axis.registry import (
     CertificateRecord,
     RegistryError,
@@ -129,11 +130,27 @@ def serve(
     only_api: Annotated[
         bool, typer.Option("--only-api", help="Run no workers here (run `axis worker`).")
     ] = False,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            help="API processes, plus one for the workers: a number, `auto` (one process per "
+            "core in all) or 0 (everything in this one process). Default: AXIS_SERVE_WORKERS."
+        ),
+    ] = None,
 ) -> None:
-    """Run the axis: the API and every worker in this one process."""
-    settings = Settings()
-    app = create_app(settings, workers=not only_api)
-    run_server(app, settings, host or settings.host, port or settings.port)
+    """Run the axis: the API processes and the workers' process, or all in this one."""
+    if workers is None:
+        settings = Settings()
+    elif workers == "auto" or workers.isdigit():
+        settings = Settings(serve_workers="auto" if workers == "auto" else int(workers))
+    else:
+        _fail(f"--workers takes a number of processes or auto, not {workers!r}")
+    host, port = host or settings.host, port or settings.port
+    api_processes = api_process_count(settings.serve_workers, background=not only_api)
+    if api_processes == 0:
+        run_server(create_app(settings, workers=not only_api), settings, host, port)
+    else:
+        serve_processes(settings, host, port, api_processes, background=not only_api)
 
 
 @app.command()

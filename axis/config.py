@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -225,6 +225,11 @@ class Settings(BaseSettings):
         ge=0,
         description="A checked API token's principal is remembered this long (0: never); a "
         "revocation by another process takes effect within it.",
+    )
+    serve_workers: Literal["auto"] | NonNegativeInt = Field(
+        default="auto",
+        description="API processes of `axis serve`, plus one for the workers (`auto`: one "
+        "process per core in all; 0: the API and the workers in one process).",
     )
 
     @classmethod

@@ -34,8 +34,15 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def run_server(app: FastAPI, settings: Settings, host: str, port: int) -> None:
-    """Serve `app` (made by `axis.app.create_app`) until SIGINT or SIGTERM."""
+def run_server(
+    app: FastAPI,
+    settings: Settings,
+    host: str,
+    port: int,
+    listening: socket.socket | None = None,
+) -> None:
+    """Serve `app` (made by `axis.app.create_app`) until SIGINT or SIGTERM, on a new socket
+    bound to `host`:`port` or on `listening`, one a parent bound (`axis.processes`)."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -43,4 +50,10 @@ def run_server(app: FastAPI, settings: Settings, host: str, port: int) -> None:
         log_level=settings.log_level,
         http=with_header_deadline(settings.header_timeout_seconds),
     )
-    _Server(config, app.state.stopping).run()
+    _Server(config, app.state.stopping).run(None if listening is None else [listening])
+
+
+def bind(settings: Settings, host: str, port: int) -> socket.socket:
+    """A socket listening on `host`:`port` as uvicorn would bind it, inheritable by children."""
+    config = uvicorn.Config("unused:app", host=host, port=port, log_level=settings.log_level)
+    return config.bind_socket()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,7 +23,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when both the bus and the database answer now; says which engines they are."""
+    """Ready when both the bus and the database answer now; says which engines they are, and
+    in `X-Axis-Process` which process answered (`axis serve --workers N` runs several)."""
     bus: Bus = request.app.state.bus
     engine = request.app.state.database
     checks: dict[str, dict[str, Any]] = {
@@ -39,5 +41,7 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] |= {"ready": False, "error": f"{type(exc).__name__}: {exc}"}
     ready = all(check["ready"] for check in checks.values())
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
+        {"status": "ready" if ready else "not ready", **checks},
+        status_code=200 if ready else 503,
+        headers={"X-Axis-Process": str(os.getpid())},
     )

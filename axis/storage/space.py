@@ -36,7 +36,9 @@ CACHE_SECONDS = 1.0
 RETRY_AFTER_SECONDS = 60
 
 FREE_BYTES = Gauge(
-    "axis_disk_free_bytes", "Least free space among the axis's data directories, last look."
+    "axis_disk_free_bytes",
+    "Least free space among the axis's data directories, last look.",
+    multiprocess_mode="mostrecent",  # one figure for all the processes of `axis serve`
 )
 REFUSALS = Counter(
     "axis_disk_full_refusals", "Messages refused because the data disk was short of its reserve."

@@ -241,7 +241,11 @@ class Deployment:
 
     async def start_api(self) -> AxisProcess:
         """`axis serve --only-api`, once it answers /readyz."""
-        api = await self._spawn("api", "serve", "--only-api")
+        return await self.start_serve("--only-api")
+
+    async def start_serve(self, *arguments: str, deadline: float = START_DEADLINE) -> AxisProcess:
+        """`axis serve [arguments]`, once it answers /readyz (within `deadline` s)."""
+        api = await self._spawn("api", "serve", *arguments)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as http:
 
             async def ready() -> bool:
@@ -251,7 +255,7 @@ class Deployment:
                 except httpx.TransportError:
                     return False
 
-            await wait_until(ready, f"{api.name} ready", START_DEADLINE)
+            await wait_until(ready, f"{api.name} ready", deadline)
         return api
 
     async def start_worker(self) -> AxisProcess:
