@@ -20,9 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from axis.config import Settings
 from axis.delivery.adapters import DeliverySetting
@@ -31,7 +30,6 @@ from axis.delivery.adapters.pull import PullDelivery
 from axis.delivery.adapters.push import PushDelivery
 from axis.delivery.adapters.push_targets import PushTargets, TargetRefused
 from axis.events import Event, Origin
-from axis.registry_cache import registry_changed
 from axis.storage.models import (
     Agency,
     AgencyCertificate,
@@ -287,7 +285,6 @@ async def save_agencies(
         for agency in await session.scalars(select(Agency).where(Agency.code.in_(codes)))
     }
     pending = {record.code: record for record in records}
-    _forget_cached_on_commit(session)
     changes: list[AgencyChange] = []
     while pending:
         ready = [
@@ -311,15 +308,6 @@ async def save_agencies(
             del pending[record.code]
         await session.flush()
     return changes
-
-
-def _forget_cached_on_commit(session: AsyncSession) -> None:
-    """Once this change commits, ingest in this process reads the registry afresh."""
-    event.listen(session.sync_session, "after_commit", _registry_committed, once=True)
-
-
-def _registry_committed(session: Session) -> None:
-    registry_changed()
 
 
 async def _check_parent(session: AsyncSession, record: AgencyRecord) -> None:
@@ -382,7 +370,6 @@ async def add_certificate(
     existing = await session.get(AgencyCertificate, registered.fingerprint)
     if existing is not None and existing.agency_code != code:
         raise RegistryError(f"this certificate is registered for {existing.agency_code}")
-    _forget_cached_on_commit(session)
     certificate = existing or AgencyCertificate(fingerprint_sha256=registered.fingerprint)
     certificate.agency_code = code
     certificate.pem = certificate_pem(registered.certificate).decode()

@@ -4,9 +4,10 @@ status and signing options, and a sender's parsed registered certificates.
 Why: every document read its sender, its recipients and its sender's certificates (parsing
 each PEM again) in sessions of their own; a round trip to the database costs more than the
 rest of a small document's checks. Facts are remembered for `ttl` seconds
-(`AXIS_REGISTRY_CACHE_SECONDS`, 0: never). A registry change committed in this process
-(`registry_changed`, called by `axis.registry` on commit) forgets everything at once; one
-made by another process (`axis agencies import`) takes effect within `ttl`. Codes that are
+(`AXIS_REGISTRY_CACHE_SECONDS`, 0: never). Any change to the agencies or certificates tables
+committed by a session of this process (the API, the console, `axis.registry`, a test
+writing rows straight in) forgets everything at once; one made by another process
+(`axis agencies import`) takes effect within `ttl`. Codes that are
 not registered are never remembered: a sender can invent any number of them.
 """
 
@@ -17,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from axis.storage.models import Agency, AgencyCertificate, AgencyStatus
 from signing.certificates import RegisteredCertificate
@@ -30,10 +32,41 @@ _changes = 0
 has forgotten it."""
 
 
+_REGISTRY = (Agency, AgencyCertificate)
+_TABLES = {Agency.__table__, AgencyCertificate.__table__}
+_CHANGED = "axis.registry_cache.changed"
+
+
 def registry_changed() -> None:
     """The registry changed in this process: every cache forgets what it remembered."""
     global _changes
     _changes += 1
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, transaction: UOWTransaction) -> None:
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(instance, _REGISTRY) for instance in touched):
+        session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if (state.is_insert or state.is_update or state.is_delete) and getattr(
+        state.statement, "table", None
+    ) in _TABLES:
+        state.session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        registry_changed()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
 
 
 @dataclass(frozen=True)

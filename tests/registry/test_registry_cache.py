@@ -1,4 +1,5 @@
-"""Ingest's registry cache: remembered for its ttl, forgotten at once by a change here."""
+"""Ingest's registry cache: remembered for its ttl, forgotten at once by a change committed
+by a session of this process."""
 
 from __future__ import annotations
 
@@ -20,13 +21,26 @@ async def test_facts_are_remembered_until_a_change_here(engine: AsyncEngine) -> 
     async with sessions() as session:
         assert (await cache.agencies(session, [CODE, "000.00.00.Z99"]))[CODE].active
         assert await cache.certificates(session, CODE) == []
-    async with sessions.begin() as session:  # another process's change: not seen here
-        await session.execute(
+    async with engine.begin() as connection:  # as another process would: not seen here
+        await connection.execute(
             update(Agency).where(Agency.code == CODE).values(status=AgencyStatus.SUSPENDED)
         )
     async with sessions() as session:
         assert (await cache.agencies(session, [CODE]))[CODE].active
     registry_changed()
+    async with sessions() as session:
+        assert not (await cache.agencies(session, [CODE]))[CODE].active
+
+    async with sessions.begin() as session:  # a session of this process: forgotten at once
+        agency = await session.get(Agency, CODE)
+        assert agency is not None
+        agency.status = AgencyStatus.ACTIVE
+    async with sessions() as session:
+        assert (await cache.agencies(session, [CODE]))[CODE].active
+    async with sessions.begin() as session:  # a statement, not an object: the same
+        await session.execute(
+            update(Agency).where(Agency.code == CODE).values(status=AgencyStatus.SUSPENDED)
+        )
     async with sessions() as session:
         assert not (await cache.agencies(session, [CODE]))[CODE].active
 
@@ -38,8 +52,8 @@ async def test_nothing_is_remembered_with_no_ttl(engine: AsyncEngine) -> None:
     cache = RegistryCache(ttl=0)
     async with sessions() as session:
         assert (await cache.agencies(session, [CODE]))[CODE].active
-    async with sessions.begin() as session:
-        await session.execute(
+    async with engine.begin() as connection:
+        await connection.execute(
             update(Agency).where(Agency.code == CODE).values(status=AgencyStatus.SUSPENDED)
         )
     async with sessions() as session:
