@@ -73,11 +73,13 @@ def create_app(
             await context.blobs.remove_stale_temp_files()  # bodies a crash left half-received
             app.state.ingest = Ingest(
                 sessions=context.sessions,
+                readers=readers,
                 bus=context.bus,
                 blobs=context.blobs,
                 identity=identity,
                 limits=settings.envelope_limits,
                 legacy_organ_codes=settings.legacy_organ_codes,
+                registry_cache_seconds=settings.registry_cache_seconds,
             )
             summaries = summarise_forever(
                 app.state.refusals, context.bus, settings.refusal_summary_seconds
@@ -138,7 +140,7 @@ async def connected(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not migrated:
         await migrate(settings.resolved_database_url)
-    database = create_engine(settings.resolved_database_url)
+    database = create_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
     bus = create_bus(settings)
     await bus.start()
     try:

@@ -226,6 +226,18 @@ class Settings(BaseSettings):
         description="A checked API token's principal is remembered this long (0: never); a "
         "revocation by another process takes effect within it.",
     )
+    registry_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Ingest remembers agencies' status and certificates this long (0: never); "
+        "a registry change by another process takes effect within it.",
+    )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="PostgreSQL connections each process keeps open (and may open as many "
+        "again under a burst); SQLite keeps its one writer.",
+    )
     serve_workers: Literal["auto"] | NonNegativeInt = Field(
         default="auto",
         description="API processes of `axis serve`, plus one for the workers (`auto`: one "

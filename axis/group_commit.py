@@ -32,6 +32,11 @@ class GroupCommit(Generic[Item, Result]):
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._draining: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> int:
+        """How many items wait for the next batch."""
+        return len(self._waiting)
+
     async def submit(self, item: Item) -> Result:
         """Commit `item` with whatever else is waiting; its result once it is durable. A
         caller cancelled meanwhile does not take its item out: it may be committed."""

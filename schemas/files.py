@@ -10,6 +10,9 @@ only then). A reader of the folder sees the old file or the new one, never half 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -25,26 +28,61 @@ def fsync_directory(path: Path) -> None:
 
 
 def write_atomically(
-    path: Path, data: bytes, *, temporary_prefix: str | None = None, mode: int = 0o600
+    path: Path,
+    data: bytes,
+    *,
+    temporary_prefix: str | None = None,
+    mode: int = 0o600,
+    durable: bool = True,
 ) -> None:
     """Write `data` to `path` (whose folder exists), replacing any earlier file.
 
     The temporary file has `mode` from its first byte (no window where a key is readable) and
     is named `temporary_prefix` + random (by default `.<name>.`, hidden), so that watchers
-    and sweepers can tell it apart."""
+    and sweepers can tell it apart. Without `durable` neither the file nor the folder is
+    fsynced: the caller makes many files durable at once (`sync_file_system`)."""
     prefix = temporary_prefix if temporary_prefix is not None else f".{path.name}."
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
+
+
+def sync_file_system(path: Path) -> None:
+    """Make every file written on `path`'s file system durable, with one `syncfs(2)` (one
+    journal commit, however many files and renames are pending); `sync(2)` where there is
+    no `syncfs` (not Linux)."""
+    libc = _libc()
+    if libc is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        if libc.syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), str(path))
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, if it has `syncfs`."""
+    name = ctypes.util.find_library("c")
+    if name is None:  # pragma: no cover - every Linux has one
+        return None
+    libc = ctypes.CDLL(name, use_errno=True)
+    return libc if hasattr(libc, "syncfs") else None
 
 
 ENVELOPE_SUFFIX = ".edxml"

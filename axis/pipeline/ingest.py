@@ -6,6 +6,13 @@
     record and publish (the database transaction commits only once the bus holds the
     `accepted` record) -> answer.
 
+Throughput: the last step is a group commit. Messages ready while a batch is being made
+durable wait and go together in the next: one `syncfs` for all their files (see
+`axis.storage.blobs`), one transaction for all their rows, one `publish_many` for all their
+records and events, then the commit; each sender is answered once its own message is
+durable. The registry facts a message needs (agencies, certificates) come from a cache
+(`axis.registry_cache`), so a document reads the database in one session: its repeat check.
+
 Ids are derived from what identifies a message (sender + DocumentId for a document, sender +
 bytes for a status), so a client's retry after any failure lands on the same id and every
 effect downstream stays idempotent.
@@ -21,8 +28,9 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from prometheus_client import Counter
@@ -34,14 +42,13 @@ from sqlalchemy.orm import selectinload
 from axis.bus import Bus, BusError
 from axis.bus.topics import DOCUMENTS
 from axis.events import Event, event_message, publish_event
+from axis.group_commit import GroupCommit
 from axis.messages import DocumentAccepted, StatusAccepted, bus_message
 from axis.pipeline.rejection import envelope_problem, signature_problem
 from axis.problem import Problem
+from axis.registry_cache import AgencyFacts, RegistryCache
 from axis.storage.blobs import BlobStore, Spool
 from axis.storage.models import (
-    Agency,
-    AgencyCertificate,
-    AgencyStatus,
     Document,
     DocumentRecipient,
     Status,
@@ -78,16 +85,37 @@ MESSAGES = Counter(
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ingest:
-    """Everything ingest needs, built once when the service starts."""
+    """Everything ingest needs, built once when the service starts. It reads with `readers`
+    (`axis.storage.database.reading_sessions`): on SQLite they do not queue behind the one
+    writing connection, which a batch holds while it publishes."""
 
     sessions: async_sessionmaker[AsyncSession]
+    readers: async_sessionmaker[AsyncSession]
     bus: Bus
     blobs: BlobStore
     identity: AxisIdentity
     limits: EnvelopeLimits
     legacy_organ_codes: bool = True
+    registry_cache_seconds: float = 2.0
+    registry: RegistryCache = field(init=False)
+    commits: GroupCommit[Pending, None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.registry = RegistryCache(self.registry_cache_seconds)
+        self.commits = GroupCommit(partial(_commit_batch, self))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An accepted message waiting for its batch: its row, and its `accepted` record (keyed
+    by `key`, its document) and audit events to publish."""
+
+    row: Document | Status
+    key: str
+    accepted: DocumentAccepted | StatusAccepted
+    events: Sequence[Event]
 
 
 @dataclass(frozen=True)
@@ -151,15 +179,15 @@ async def _ingest_document(
             "this is a status message: send it to /v1/statuses",
         )
     digest = body.sha256
-    async with ingest.sessions() as session:
-        sender = await _sender(session, agency_code, envelope.sender_id)
-        await _check_recipients(session, envelope.recipient_ids)
+    async with ingest.readers() as session:
+        sender = await _sender(ingest, session, agency_code, envelope.sender_id)
+        await _check_recipients(ingest, session, envelope.recipient_ids)
         repeat = await _repeated_document(
             session, _document_uuid(agency_code, envelope.document_id), digest
         )
         if repeat is not None:
             return repeat  # the very bytes this axis verified and accepted before
-        certificates = await _certificates(session, agency_code)
+        certificates = await ingest.registry.certificates(session, agency_code)
     verified, signed = await asyncio.to_thread(
         _verified_model, body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1
     )
@@ -171,8 +199,8 @@ async def _ingest_document(
     if (signed.document_id, recipients) != (envelope.document_id, sorted(envelope.recipient_ids)):
         # Something the signature does not cover (a comment) hid part of a value in the
         # raw parse: check again on what was signed.
-        async with ingest.sessions() as session:
-            await _check_recipients(session, recipients)
+        async with ingest.readers() as session:
+            await _check_recipients(ingest, session, recipients)
             repeat = await _repeated_document(session, document_id, digest)
         if repeat is not None:
             return repeat
@@ -182,7 +210,7 @@ async def _ingest_document(
     business_doc_type = int(signed.business.doc_type) if signed.business else 0
     changes_document_id = None
     if signed.business and signed.business.doc_type is not BusinessDocType.NEW:
-        async with ingest.sessions() as session:
+        async with ingest.readers() as session:
             changes_document_id = await _changed_document(session, agency_code, signed)
     receipt_sha256, transit_sha256 = await _store_with_evidence(
         ingest, body, document_id, agency_code, recipients, received_at, verified
@@ -232,10 +260,10 @@ async def _ingest_document(
         Event.of(acceptance, actor=actor, document_id=document_id, agency_code=agency_code),
     ]  # fmt: skip
     try:
-        await _commit_published(ingest, document, document_id, accepted, steps)
+        await ingest.commits.submit(Pending(document, document_id, accepted, steps))
     except IntegrityError:
         # A concurrent send of the same DocumentId committed first.
-        async with ingest.sessions() as session:
+        async with ingest.readers() as session:
             repeat = await _repeated_document(session, document_id, digest)
         if repeat is None:  # pragma: no cover - the row that collided is there
             raise
@@ -255,9 +283,12 @@ async def _ingest_status(
             "Not a status message",
             "this is a document: send it to /v1/documents",
         )
-    async with ingest.sessions() as session:
-        sender = await _sender(session, agency_code, envelope.sender_id)
-        certificates = await _certificates(session, agency_code)
+    digest = body.sha256
+    status_id = str(uuid.uuid5(ID_NAMESPACE, f"status\n{agency_code}\n{digest}"))
+    async with ingest.readers() as session:
+        sender = await _sender(ingest, session, agency_code, envelope.sender_id)
+        certificates = await ingest.registry.certificates(session, agency_code)
+        existing = await session.get(Status, status_id)
     warnings = envelope.warnings
 
     verified: VerifiedEnvelope | None = None
@@ -269,13 +300,8 @@ async def _ingest_status(
             raise Problem(422, "not_a_status", "Not a status", "the signed content changed")
         _check_claim(agency_code, signed.sender_id)
         envelope = signed
-    async with ingest.sessions() as session:
+    async with ingest.readers() as session:
         document, recipients = await _answered_document(session, envelope, agency_code)
-
-    digest = body.sha256
-    status_id = str(uuid.uuid5(ID_NAMESPACE, f"status\n{agency_code}\n{digest}"))
-    async with ingest.sessions() as session:
-        existing = await session.get(Status, status_id)
     if existing is not None:
         return Accepted(status_id, "status", recipients, existing.received_at, new=False)
 
@@ -323,9 +349,9 @@ async def _ingest_status(
         agency_code=agency_code,
     )
     try:
-        await _commit_published(ingest, status, document.id, accepted, [event])
+        await ingest.commits.submit(Pending(status, document.id, accepted, [event]))
     except IntegrityError:
-        async with ingest.sessions() as session:
+        async with ingest.readers() as session:
             existing = await session.get(Status, status_id)
         if existing is None:  # pragma: no cover - the row that collided is there
             raise
@@ -344,21 +370,31 @@ async def _store_with_evidence(
 ) -> tuple[str, str]:
     """Store the original bytes (the received file, renamed into place) and the axis's signed
     receipt (for the sender) and transit record (travelling with the bytes to the
-    recipients); their blob keys."""
-    await body.keep()
-    keys = []
-    for kind in (EvidenceKind.RECEIPT, EvidenceKind.TRANSIT):
-        record = EvidenceRecord.for_document(
-            (body.sha256, body.size),
-            kind=kind,
-            document_id=record_id,
-            sender=sender,
-            recipients=recipients,
-            time=received_at,
-            verified=verified,
+    recipients); their blob keys. Not yet durable: the batch that commits the message's row
+    makes them so first."""
+
+    def store() -> tuple[str, str]:
+        body.keep_sync(durable=False)
+        receipt, transit = (
+            ingest.blobs.put_sync(
+                ingest.identity.signer.sign_evidence(
+                    EvidenceRecord.for_document(
+                        (body.sha256, body.size),
+                        kind=kind,
+                        document_id=record_id,
+                        sender=sender,
+                        recipients=recipients,
+                        time=received_at,
+                        verified=verified,
+                    )
+                ),
+                durable=False,
+            )
+            for kind in (EvidenceKind.RECEIPT, EvidenceKind.TRANSIT)
         )
-        keys.append(await ingest.blobs.put(ingest.identity.signer.sign_evidence(record)))
-    return keys[0], keys[1]
+        return receipt, transit
+
+    return await asyncio.to_thread(store)
 
 
 def _document_uuid(agency_code: str, edxml_document_id: str) -> str:
@@ -397,23 +433,22 @@ def _check_claim(agency_code: str, claimed: str) -> None:
         )
 
 
-async def _sender(session: AsyncSession, agency_code: str, claimed: str) -> Agency:
+async def _sender(
+    ingest: Ingest, session: AsyncSession, agency_code: str, claimed: str
+) -> AgencyFacts:
     """The calling agency, which must be the envelope's sender and active."""
     _check_claim(agency_code, claimed)
-    agency = await session.get(Agency, agency_code)
-    if agency is None or agency.status is not AgencyStatus.ACTIVE:
+    agency = (await ingest.registry.agencies(session, [agency_code])).get(agency_code)
+    if agency is None or not agency.active:
         raise Problem(
             403, "agency_suspended", "Agency suspended", f"{agency_code} may not send now"
         )
     return agency
 
 
-async def _check_recipients(session: AsyncSession, codes: Sequence[str]) -> None:
+async def _check_recipients(ingest: Ingest, session: AsyncSession, codes: Sequence[str]) -> None:
     """Every recipient must be a registered, active agency; the faulty ones are named."""
-    found = {
-        agency.code: agency
-        for agency in await session.scalars(select(Agency).where(Agency.code.in_(set(codes))))
-    }
+    found = await ingest.registry.agencies(session, set(codes))
     errors = [
         {"element": "To/OrganId", "value": code, "message": "no agency is registered with it"}
         for code in codes
@@ -421,7 +456,7 @@ async def _check_recipients(session: AsyncSession, codes: Sequence[str]) -> None
     ] + [
         {"element": "To/OrganId", "value": code, "message": "the agency is suspended"}
         for code in codes
-        if code in found and found[code].status is not AgencyStatus.ACTIVE
+        if code in found and not found[code].active
     ]
     if errors:
         named = ", ".join(error["value"] for error in errors)
@@ -429,16 +464,6 @@ async def _check_recipients(session: AsyncSession, codes: Sequence[str]) -> None
             422, "unknown_recipient", "Recipient not reachable", f"cannot deliver to {named}",
             errors=errors,
         )  # fmt: skip
-
-
-async def _certificates(session: AsyncSession, agency_code: str) -> list[RegisteredCertificate]:
-    rows = await session.scalars(
-        select(AgencyCertificate).where(AgencyCertificate.agency_code == agency_code)
-    )
-    return [
-        RegisteredCertificate.from_pem(row.pem, not_before=row.not_before, not_after=row.not_after)
-        for row in rows
-    ]
 
 
 def _verified_model(
@@ -592,21 +617,46 @@ async def _repeated_document(
     return Accepted(existing.id, "document", recipients, existing.received_at, new=False)
 
 
-async def _commit_published(
-    ingest: Ingest,
-    row: Document | Status,
-    key: str,
-    accepted: DocumentAccepted | StatusAccepted,
-    events: Sequence[Event],
-) -> None:
-    """Insert the message's row, publish its `accepted` record (keyed by document) and audit
-    events in one durable batch, then commit: the row commits only once the bus holds the
-    record. A row already there (a concurrent identical send) raises `IntegrityError`."""
+async def _commit_batch(ingest: Ingest, batch: Sequence[Pending]) -> list[BaseException | None]:
+    """Make the batch's files durable, then commit its rows once the bus holds its records.
+    A row already there (a concurrent identical send, perhaps in this very batch) fails the
+    transaction: then each message is committed alone, and only the duplicate gets its
+    `IntegrityError`."""
+    await ingest.blobs.make_durable()
+    try:
+        await _commit_published(ingest, batch)
+    except IntegrityError as error:
+        if len(batch) == 1:
+            return [error]
+        return [await _committed_alone(ingest, pending) for pending in batch]
+    return [None] * len(batch)
+
+
+async def _committed_alone(ingest: Ingest, pending: Pending) -> IntegrityError | None:
+    try:
+        await _commit_published(ingest, [pending])
+    except IntegrityError as error:
+        return error
+    return None
+
+
+async def _commit_published(ingest: Ingest, batch: Sequence[Pending]) -> None:
+    """Insert the rows, publish their `accepted` records (keyed by document) and audit
+    events in one durable `publish_many`, then commit: a row commits only once the bus
+    holds its record."""
     async with ingest.sessions.begin() as session:
-        session.add(row)
+        session.add_all(pending.row for pending in batch)
         await session.flush()
-        record = bus_message(DOCUMENTS, key, accepted)
-        await ingest.bus.publish_many([record, *(event_message(event) for event in events)])
+        await ingest.bus.publish_many(
+            [
+                message
+                for pending in batch
+                for message in (
+                    bus_message(DOCUMENTS, pending.key, pending.accepted),
+                    *(event_message(event) for event in pending.events),
+                )
+            ]
+        )
 
 
 async def record_rejection(

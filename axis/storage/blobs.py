@@ -2,10 +2,30 @@
 
 A blob's name is the SHA-256 of its bytes (lowercase hex), stored at `<root>/ab/cd/<sha>`.
 The axis promises that a document accepted is a document kept, so a blob becomes visible
-under its name only once it is complete and on disk: bytes go to a temporary file in the
-same directory, are fsynced, renamed into place atomically, and the directory is fsynced.
-A crash leaves at most a `.tmp-*` file, never a partial blob; `remove_stale_temp_files`
-sweeps those up. Writing the same bytes twice is harmless (same name, same content).
+under its name only once it is complete: bytes go to a temporary file in the same
+directory and are renamed into place atomically. A crash leaves at most a `.tmp-*` file,
+never a partial blob written by this process; `remove_stale_temp_files` sweeps those up.
+Writing the same bytes twice is harmless (same name, same content).
+
+Durable one by one, or many at once. By default (`durable=True`) a write fsyncs the file
+before the rename and the directory after it. Ingest writes a batch's files with
+`durable=False` and then calls `make_durable` once: one `syncfs(2)` of the store's file
+system (one journal commit instead of two fsyncs per file, each ~2.5 ms on a virtual
+disk). The argument that nothing accepted is lost:
+
+- a database row referencing a blob commits only after a `make_durable` that began after
+  the blob was renamed into place (ingest writes, then submits to its group commit, whose
+  batch syncs before its transaction); `syncfs` covers every file of the file system, so
+  it does not matter who wrote the bytes, nor whether a request was cancelled meanwhile;
+- after a power loss before that sync, a name may be left holding other bytes (empty or
+  partial: the rename reached the journal, the data did not). No row references it, and
+  every write re-hashes what is under the name first (`_holds`) and rewrites it when it
+  differs, so the client's retry repairs it; `get` re-hashes too, so damaged bytes are
+  never handed out.
+
+The cost: `syncfs` writes back every dirty page of the file system, not only the batch's
+(measured here: usually 2-5 ms, once 170 ms while other processes had written a lot). Put
+the blob store on a file system of its own, not beside Kafka's logs, which are not fsynced.
 
 A received document is not written twice: it arrives into a `Spool` (a temporary file in
 the store's root, hashed and counted as the bytes come), is parsed and verified from
@@ -23,7 +43,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from schemas.files import fsync_directory, write_atomically
+from schemas.files import fsync_directory, sync_file_system, write_atomically
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".tmp-"
@@ -93,6 +113,14 @@ class BlobStore:
         """Store `data` durably and return its SHA-256 hex id."""
         return await asyncio.to_thread(self.put_sync, data)
 
+    async def make_durable(self) -> None:
+        """Make every blob written so far with `durable=False` durable, all at once."""
+        await asyncio.to_thread(self.make_durable_sync)
+
+    def make_durable_sync(self) -> None:
+        """Blocking `make_durable`."""
+        sync_file_system(self.root)
+
     async def get(self, sha256: str) -> bytes:
         """The bytes of blob `sha256`; `BlobNotFoundError` if absent."""
         return await asyncio.to_thread(self.get_sync, sha256)
@@ -105,15 +133,15 @@ class BlobStore:
         """Delete temp files left by crashed writers; returns how many were removed."""
         return await asyncio.to_thread(self.remove_stale_temp_files_sync, older_than_seconds)
 
-    def put_sync(self, data: bytes) -> str:
-        """Blocking `put`."""
+    def put_sync(self, data: bytes, *, durable: bool = True) -> str:
+        """Blocking `put`; without `durable`, durable only after `make_durable`."""
         sha256 = sha256_hex(data)
         final = self.path_for(sha256)
         if self._holds(final, sha256):
             return sha256  # already stored (a retry); a damaged copy is rewritten below
-        self._make_dirs(final.parent)
+        self._make_dirs(final.parent, durable=durable)
         # Created 0600: these are other agencies' official documents.
-        write_atomically(final, data, temporary_prefix=TEMP_PREFIX)
+        write_atomically(final, data, temporary_prefix=TEMP_PREFIX, durable=durable)
         return sha256
 
     def get_sync(self, sha256: str, *, verify: bool = True) -> bytes:
@@ -158,8 +186,8 @@ class BlobStore:
             return False
         return digest.hexdigest() == sha256
 
-    def _make_dirs(self, shard: Path) -> None:
-        """Create `root/ab/cd`, fsyncing each parent that gains a new entry."""
+    def _make_dirs(self, shard: Path, *, durable: bool = True) -> None:
+        """Create `root/ab/cd`, fsyncing (if `durable`) each parent that gains an entry."""
         missing: list[Path] = []
         directory = shard
         while not directory.is_dir():
@@ -168,8 +196,9 @@ class BlobStore:
                 break
             directory = directory.parent
         shard.mkdir(parents=True, exist_ok=True)
-        for created in reversed(missing):
-            fsync_directory(created.parent)
+        if durable:
+            for created in reversed(missing):
+                fsync_directory(created.parent)
 
 
 class Spool:
@@ -208,9 +237,10 @@ class Spool:
         """Make the bytes a durable blob under their hash and return it."""
         return await asyncio.to_thread(self.keep_sync)
 
-    def keep_sync(self) -> str:
-        """Blocking `keep`: fsync, rename into place, fsync the folder. The same bytes
-        already stored (a retry) are left as they are."""
+    def keep_sync(self, *, durable: bool = True) -> str:
+        """Blocking `keep`: fsync, rename into place, fsync the folder (without `durable`,
+        no fsync: `BlobStore.make_durable` later). The same bytes already stored (a retry)
+        are left as they are."""
         sha256 = self.sha256
         final = self.store.path_for(sha256)
         if not self.kept:
@@ -218,11 +248,13 @@ class Spool:
             if self.store._holds(final, sha256):
                 self.path.unlink(missing_ok=True)
             else:
-                with self.path.open("rb") as file:
-                    os.fsync(file.fileno())
-                self.store._make_dirs(final.parent)
+                if durable:
+                    with self.path.open("rb") as file:
+                        os.fsync(file.fileno())
+                self.store._make_dirs(final.parent, durable=durable)
                 os.replace(self.path, final)
-                fsync_directory(final.parent)
+                if durable:
+                    fsync_directory(final.parent)
             self.kept = True
         return sha256
 

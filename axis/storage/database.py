@@ -109,15 +109,24 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str | URL, *, echo: bool = False, pool_size: int | None = None, **kwargs: Any
+) -> AsyncEngine:
     """An async engine for `url` (e.g. `Settings().resolved_database_url`).
 
-    For SQLite it creates the parent directory of the database file and configures every
-    new connection: WAL (readers do not block the writer), foreign keys enforced,
+    For PostgreSQL, `pool_size` connections stay open and as many again may be opened
+    under a burst (`AXIS_DATABASE_POOL_SIZE`): SQLAlchemy's default, 5, had the API open and
+    close a connection (a TLS attempt and a backend fork) for most requests once 16 were in
+    flight. For SQLite it creates the parent directory of the database file and configures
+    every new connection: WAL (readers do not block the writer), foreign keys enforced,
     `busy_timeout`, `synchronous=FULL` (a commit survives power loss, as the design's
     durability promises need), and transactions started by SQLAlchemy.
     """
-    return _create_engine(_parse(url), echo=echo, sqlite_foreign_keys=True, **kwargs)
+    parsed = _parse(url)
+    if pool_size is not None and not is_sqlite(parsed):
+        kwargs.setdefault("pool_size", pool_size)
+        kwargs.setdefault("max_overflow", pool_size)
+    return _create_engine(parsed, echo=echo, sqlite_foreign_keys=True, **kwargs)
 
 
 def _create_engine(

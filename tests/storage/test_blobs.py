@@ -233,3 +233,29 @@ async def test_spools_a_crash_left_behind_are_swept(tmp_path: Path) -> None:
     assert left.path.name.startswith(TEMP_PREFIX)
     assert await store.remove_stale_temp_files() == 1
     assert _all_files(tmp_path) == []
+
+
+async def test_blobs_written_without_fsync_are_made_durable_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest's batches: the bytes and evidence go in place with no fsync at all, then one
+    `make_durable` (syncfs) covers them; what is under a name is still re-hashed."""
+    store = BlobStore(tmp_path / "blobs")
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    with store.spool() as spool:
+        spool.write(DATA)
+        assert spool.keep_sync(durable=False) == SHA
+    evidence = store.put_sync(b"evidence", durable=False)
+    assert fsyncs == []
+    await store.make_durable()
+    assert fsyncs == []  # one syncfs, not an fsync per file
+    assert await store.get(SHA) == DATA
+    assert await store.get(evidence) == b"evidence"
+
+    store.path_for(SHA).write_bytes(b"")  # a power loss before the sync: the name, no bytes
+    with store.spool() as retry:
+        retry.write(DATA)
+        retry.keep_sync(durable=False)
+    assert await store.get(SHA) == DATA
