@@ -110,10 +110,10 @@ class Ingest:
 @dataclass(frozen=True)
 class Pending:
     """An accepted message waiting for its batch: its row, and its `accepted` record (keyed
-    by `key`, its document) and audit events to publish."""
+    by its document) and audit events to publish."""
 
     row: Document | Status
-    key: str
+    document_id: str
     accepted: DocumentAccepted | StatusAccepted
     events: Sequence[Event]
 
@@ -652,7 +652,7 @@ async def _commit_published(ingest: Ingest, batch: Sequence[Pending]) -> None:
                 message
                 for pending in batch
                 for message in (
-                    bus_message(DOCUMENTS, pending.key, pending.accepted),
+                    bus_message(DOCUMENTS, pending.document_id, pending.accepted),
                     *(event_message(event) for event in pending.events),
                 )
             ]
