@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -157,6 +158,12 @@ async def appending_batch(database: AsyncEngine) -> bool:
     return bool(holders)
 
 
+def process_state(pid: int) -> str:
+    """The kernel's one-letter state of `pid` (T: stopped), from /proc (no disk behind it)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
 async def kill_in(
     writer: AxisProcess, database: AsyncEngine, bus: Bus, level: int, window: Window
 ) -> Kill:
@@ -170,9 +177,15 @@ async def kill_in(
     await wait_until(reached, f"{level} audit entries", WRITER_DEADLINE, every=0.005)
     if window != "immediate":
 
+        async def stopped() -> bool:
+            """A SIGSTOP takes effect a moment after it is sent: until the kernel shows the
+            writer stopped, it may still append or commit what is read next."""
+            return process_state(writer.process.pid) == "T"
+
         async def caught() -> bool:
             assert writer.running, f"{writer.name} exited:\n{writer.log_tail()}"
             writer.process.send_signal(signal.SIGSTOP)
+            await wait_until(stopped, f"{writer.name} stopped by SIGSTOP", 10, every=0.001)
             if window == "batch":
                 found = await appending_batch(database)
             else:
