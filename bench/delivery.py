@@ -86,7 +86,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bus_publish import load_launcher  # noqa: E402
 from envelopes import document  # noqa: E402
 from floors import Floor, closed_loop_rate, crypto_floor, floor_command, floor_line, ratios  # noqa: E402
-from ingest import free_port, register_agencies  # noqa: E402
+from ingest import cpu_seconds, free_port, register_agencies  # noqa: E402
 from plot import Figures, Latency, Series, plot  # noqa: E402
 from profiles import Profiler  # noqa: E402
 
@@ -281,26 +281,6 @@ class Processes:
         for process, _ in reversed(self.started):
             with contextlib.suppress(Exception):
                 self.stop(process)
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (threads are counted in their process's stat)."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            for child in (task / "children").read_text().split():
-                pids.extend(process_tree(int(child)))
-    return pids
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` and its descendants, in seconds."""
-    total = 0
-    for member in process_tree(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
 
 
 def wait_until_answering(

@@ -126,7 +126,7 @@ class Profiler:
             path = self.directory / f"{prefix}{name}.txt"
             command = [
                 py_spy(), "record", "--format", "raw", "--output", str(path),
-                "--pid", str(pid),
+                "--pid", str(pid), "--subprocesses",  # axis serve's API runs in children
             ]  # fmt: skip
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
