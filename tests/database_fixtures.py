@@ -20,6 +20,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,6 +93,30 @@ async def _drop_axis_tables(url: URL) -> None:
         await connection.close()
 
 
+@asynccontextmanager
+async def _postgres_database(
+    request: pytest.FixtureRequest, *, migrated: bool
+) -> AsyncIterator[str]:
+    """A PostgreSQL database of this test's own: empty, or a copy of the migrated template.
+    Without the right to create databases, the server's database with the axis's tables
+    dropped (and migrated again) before and after."""
+    server_url = make_url(request.getfixturevalue("postgres_url"))
+    template = request.getfixturevalue("postgres_template") if migrated else "template0"
+    own = None if template is None else await _create_database(server_url, template)
+    if own is None:
+        await _drop_axis_tables(server_url)
+        if migrated:
+            await migrate(server_url)
+        yield server_url.render_as_string(hide_password=False)
+        await _drop_axis_tables(server_url)
+        return
+    try:
+        yield own.render_as_string(hide_password=False)
+    finally:
+        assert own.database is not None
+        await _drop_database(server_url, own.database)
+
+
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
@@ -105,18 +130,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'axis.sqlite3'}"
         return
 
-    server_url = make_url(request.getfixturevalue("postgres_url"))
-    own = await _create_database(server_url)
-    if own is None:
-        await _drop_axis_tables(server_url)
-        yield server_url.render_as_string(hide_password=False)
-        await _drop_axis_tables(server_url)
-        return
-    try:
-        yield own.render_as_string(hide_password=False)
-    finally:
-        assert own.database is not None
-        await _drop_database(server_url, own.database)
+    async with _postgres_database(request, migrated=False) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -169,20 +184,8 @@ async def migrated_database_url(
         yield f"sqlite+aiosqlite:///{path}"
         return
 
-    server_url = make_url(request.getfixturevalue("postgres_url"))
-    template: str | None = request.getfixturevalue("postgres_template")
-    own = None if template is None else await _create_database(server_url, template)
-    if own is None:
-        await _drop_axis_tables(server_url)
-        await migrate(server_url)
-        yield server_url.render_as_string(hide_password=False)
-        await _drop_axis_tables(server_url)
-        return
-    try:
-        yield own.render_as_string(hide_password=False)
-    finally:
-        assert own.database is not None
-        await _drop_database(server_url, own.database)
+    async with _postgres_database(request, migrated=True) as url:
+        yield url
 
 
 @pytest.fixture
