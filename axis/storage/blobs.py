@@ -40,6 +40,7 @@ import os
 import re
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 from types import TracebackType
 
@@ -48,6 +49,8 @@ from schemas.files import fsync_directory, sync_file_system, write_atomically
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".tmp-"
 _HASH_CHUNK = 1024 * 1024
+RECENT_BYTES = 16 * 1024 * 1024
+"""Bytes of recently read blobs a store keeps in memory (`BlobStore.get`)."""
 
 
 class BlobError(Exception):
@@ -96,8 +99,11 @@ class BlobStore:
     disk; the `*_sync` twins are there for code that is not async (CLI, offline tools).
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, recent_bytes: int = RECENT_BYTES) -> None:
         self.root = Path(root)
+        self._recent: OrderedDict[str, bytes] = OrderedDict()
+        self._recent_size = 0
+        self._recent_limit = recent_bytes
 
     def path_for(self, sha256: str) -> Path:
         """Where the blob `sha256` lives (whether or not it exists)."""
@@ -122,8 +128,27 @@ class BlobStore:
         sync_file_system(self.root)
 
     async def get(self, sha256: str) -> bytes:
-        """The bytes of blob `sha256`; `BlobNotFoundError` if absent."""
-        return await asyncio.to_thread(self.get_sync, sha256)
+        """The bytes of blob `sha256`; `BlobNotFoundError` if absent. Blobs read a moment
+        ago come from memory: a document going to ten recipients is read from disk and
+        hashed once, not ten times (a blob never changes under its name)."""
+        data = self._recent.get(sha256)
+        if data is not None:
+            self._recent.move_to_end(sha256)
+            return data
+        data = await asyncio.to_thread(self.get_sync, sha256)
+        self._remember(sha256, data)
+        return data
+
+    def _remember(self, sha256: str, data: bytes) -> None:
+        """Keep `data` among the recent reads, the least recently read going first past the
+        limit; a blob over an eighth of it is not kept (large documents are read rarely)."""
+        if len(data) > self._recent_limit // 8 or sha256 in self._recent:
+            return
+        self._recent[sha256] = data
+        self._recent_size += len(data)
+        while self._recent_size > self._recent_limit:
+            _, oldest = self._recent.popitem(last=False)
+            self._recent_size -= len(oldest)
 
     async def exists(self, sha256: str) -> bool:
         """Whether blob `sha256` is stored (complete: partial writes are never visible)."""

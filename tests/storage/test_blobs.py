@@ -194,6 +194,24 @@ async def test_damaged_blob_is_detected_and_put_repairs_it(tmp_path: Path) -> No
     assert await store.get(SHA) == DATA
 
 
+async def test_a_blob_read_a_moment_ago_comes_from_memory_until_pushed_out(
+    tmp_path: Path,
+) -> None:
+    """A document read once per recipient is read from disk once: a second read does not
+    see the file (here damaged on purpose); once newer reads have pushed it out of the
+    limit, the next read goes to the disk again and finds the damage."""
+    store = BlobStore(tmp_path, recent_bytes=16 * len(DATA))
+    await store.put(DATA)
+    assert await store.get(SHA) == DATA
+    store.path_for(SHA).write_bytes(DATA.replace(b"kept", b"KEPT"))
+    assert await store.get(SHA) == DATA
+    others = [DATA + bytes([n]) * 4 for n in range(16)]
+    for other in others:
+        assert await store.get(await store.put(other)) == other
+    with pytest.raises(BlobCorruptedError):
+        await store.get(SHA)
+
+
 async def test_a_spool_becomes_the_blob_by_rename(tmp_path: Path) -> None:
     """Received bytes are written once: hashed and counted on the way, then renamed into
     place (0600, like every blob); a repeat of stored bytes leaves the blob as it was."""
