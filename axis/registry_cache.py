@@ -13,19 +13,16 @@ not registered are never remembered: a sender can invent any number of them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from axis.expiring import Expiring
 from axis.storage.models import Agency, AgencyCertificate, AgencyStatus
 from signing.certificates import RegisteredCertificate
-
-Value = TypeVar("Value")
 
 _changes = 0
 """How many registry changes this process committed: a cache filled before the last one
@@ -93,29 +90,26 @@ class RegistryCache:
     read with the caller's session, so a message still costs one session at most)."""
 
     def __init__(self, ttl: float, capacity: int = 10_000) -> None:
-        self.ttl = ttl
-        self.capacity = capacity
         self._changes = _changes
-        self._agencies: dict[str, tuple[float, AgencyFacts]] = {}
-        self._certificates: dict[str, tuple[float, list[RegisteredCertificate]]] = {}
+        self._agencies: Expiring[str, AgencyFacts] = Expiring(ttl, capacity)
+        self._certificates: Expiring[str, list[RegisteredCertificate]] = Expiring(ttl, capacity)
 
     async def agencies(self, session: AsyncSession, codes: Iterable[str]) -> dict[str, AgencyFacts]:
         """The registered agencies among `codes`, by code."""
         self._forget_if_changed()
-        now = time.monotonic()
         found: dict[str, AgencyFacts] = {}
         missing: set[str] = set()
         for code in codes:
-            entry = self._agencies.get(code)
-            if entry is not None and now < entry[0]:
-                found[code] = entry[1]
+            facts = self._agencies.get(code)
+            if facts is not None:
+                found[code] = facts
             else:
                 missing.add(code)
         if missing:
             rows = await session.scalars(select(Agency).where(Agency.code.in_(missing)))
             for agency in rows:
-                facts = found[agency.code] = AgencyFacts.of(agency)
-                self._remember(self._agencies, agency.code, facts, now)
+                found[agency.code] = AgencyFacts.of(agency)
+                self._agencies.remember(agency.code, found[agency.code])
         return found
 
     async def certificates(
@@ -123,10 +117,9 @@ class RegistryCache:
     ) -> list[RegisteredCertificate]:
         """The signing certificates registered for `agency_code`, parsed."""
         self._forget_if_changed()
-        now = time.monotonic()
-        entry = self._certificates.get(agency_code)
-        if entry is not None and now < entry[0]:
-            return entry[1]
+        remembered = self._certificates.get(agency_code)
+        if remembered is not None:
+            return remembered
         rows = await session.scalars(
             select(AgencyCertificate).where(AgencyCertificate.agency_code == agency_code)
         )
@@ -136,7 +129,7 @@ class RegistryCache:
             )
             for row in rows
         ]
-        self._remember(self._certificates, agency_code, certificates, now)
+        self._certificates.remember(agency_code, certificates)
         return certificates
 
     def forget_all(self) -> None:
@@ -147,12 +140,3 @@ class RegistryCache:
         if self._changes != _changes:
             self.forget_all()
             self._changes = _changes
-
-    def _remember(
-        self, entries: dict[str, tuple[float, Value]], key: str, value: Value, now: float
-    ) -> None:
-        if self.ttl <= 0:
-            return
-        if len(entries) >= self.capacity:
-            entries.pop(next(iter(entries)))  # the oldest remembered
-        entries[key] = (now + self.ttl, value)

@@ -11,36 +11,13 @@ tokens are never remembered: anyone can invent them.
 
 from __future__ import annotations
 
-import time
-
 from axis.credentials import Principal
+from axis.expiring import Expiring
 
 
-class RecentTokens:
+class RecentTokens(Expiring[str, Principal]):
     """Token digest -> principal, each for `ttl` seconds, at most `capacity` of them."""
-
-    def __init__(self, ttl: float, capacity: int = 10_000) -> None:
-        self.ttl = ttl
-        self.capacity = capacity
-        self._entries: dict[str, tuple[float, Principal]] = {}
-
-    def get(self, digest: str) -> Principal | None:
-        entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        expires, principal = entry
-        if time.monotonic() >= expires:
-            del self._entries[digest]
-            return None
-        return principal
-
-    def remember(self, digest: str, principal: Principal) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self._entries) >= self.capacity:
-            self._entries.pop(next(iter(self._entries)))  # the oldest remembered
-        self._entries[digest] = (time.monotonic() + self.ttl, principal)
 
     def forget_all(self) -> None:
         """After a revocation: every token is checked against the database again."""
-        self._entries.clear()
+        self.clear()
