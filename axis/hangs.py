@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,20 @@ def stacks(why: str) -> str:
     report = io.StringIO()
     report.write(f"{why}; where everything stands:\n")
     for task in asyncio.all_tasks():
-        task.print_stack(file=report)
+        report.write(f"Task {task.get_name()}:\n{''.join(traceback.format_list(awaiting(task)))}")
     for ident, frame in sys._current_frames().items():
         report.write(f"Thread {ident}:\n{''.join(traceback.format_stack(frame))}")
     return report.getvalue()
+
+
+def awaiting(task: asyncio.Task[Any]) -> traceback.StackSummary:
+    """The chain of coroutines `task` is suspended in, outermost first: `Task.print_stack`
+    shows a suspended task's outermost frame only, which says nothing of where it waits."""
+    frames = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is not None:
+            frames.append((frame, frame.f_lineno))
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return traceback.StackSummary.extract(frames)

@@ -20,6 +20,7 @@ from typing import IO
 
 import httpx
 import pytest
+from process_table import alive, descendants
 
 from axis.demo.registration import FAILING_ATTEMPTS, read_directory
 from schemas.demo_plan import SampleDelivery
@@ -70,34 +71,6 @@ def wait_until(what: str, check: Callable[[], bool], deadline: float) -> None:
         time.sleep(0.5)
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return text[text.rindex(")") + 2 :].split()  # the state first, then the parent's pid
-
-
-def descendants(root: int) -> set[int]:
-    """Every process below `root`, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: set[int] = set()
-    pending = [root]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.add(child)
-            pending.append(child)
-    return found
-
-
-def running(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
 class Demo:
     """`axis demo` running as a command: its printed links, then SIGINT."""
 
@@ -143,7 +116,7 @@ class Demo:
         assert self.process.wait(timeout=STOP_SECONDS) == 0
         wait_until(
             "every process the demo started has ended",
-            lambda: not any(running(pid) for pid in started_by_demo),
+            lambda: not any(alive(pid) for pid in started_by_demo),
             time.monotonic() + 5,
         )
         with pytest.raises(httpx.ConnectError):

@@ -27,6 +27,7 @@ import httpx
 import pytest
 from database_fixtures import asyncpg_dsn
 from envelopes import document
+from process_table import alive, descendants
 from push_endpoint import FaultyReceiver, free_port
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -113,10 +114,18 @@ class AxisProcess:
         return self.process.returncode is None
 
     async def kill_hard(self) -> None:
-        """`kill -9` it and wait until it is gone."""
+        """`kill -9` it and wait until it is gone, and every process it had started too (the
+        children of `axis serve` die of their parent's death a moment after it): a test
+        that looks at what was committed before the kill looks once nothing can commit."""
+        below = descendants(self.process.pid)
         self.process.send_signal(signal.SIGKILL)
         code = await asyncio.wait_for(self.process.wait(), START_DEADLINE)
         assert code == -signal.SIGKILL, f"{self.name} exited with {code} before the kill"
+
+        async def all_gone() -> bool:
+            return not any(alive(pid) for pid in below)
+
+        await wait_until(all_gone, f"the processes {self.name} had started gone", START_DEADLINE)
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not go within 10 s."""

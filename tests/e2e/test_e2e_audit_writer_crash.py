@@ -29,11 +29,11 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import pytest
 from e2e_support import AxisProcess, Deployment, summary, wait_until
+from process_table import process_state
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -156,12 +156,6 @@ async def appending_batch(database: AsyncEngine) -> bool:
             )
         )
     return bool(holders)
-
-
-def process_state(pid: int) -> str:
-    """The kernel's one-letter state of `pid` (T: stopped), from /proc (no disk behind it)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0]
 
 
 async def kill_in(

@@ -28,6 +28,7 @@ from e2e_support import (
     wait_delivered,
     wait_until,
 )
+from process_table import alive, descendants
 from push_endpoint import serving
 
 PUSH = "000.00.00.H26"
@@ -42,33 +43,6 @@ STOP_DEADLINE = 30.0
 async def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Deployment]:
     async for running in deployment_on(request, tmp_path, "embedded", None):
         yield running
-
-
-def _state_and_parent(pid: int) -> tuple[str, int] | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None  # gone
-    return fields[0], int(fields[1])
-
-
-def alive(pid: int) -> bool:
-    found = _state_and_parent(pid)
-    return found is not None and found[0] != "Z"
-
-
-def descendants_of(ancestor: int) -> set[int]:
-    """The live pids under `ancestor` (its children, theirs...), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            state = _state_and_parent(int(entry.name))
-            if state is not None and state[0] != "Z":
-                parents[int(entry.name)] = state[1]
-    found = {ancestor}
-    while grown := {pid for pid, parent in parents.items() if parent in found} - found:
-        found |= grown
-    return found - {ancestor}
 
 
 async def answering_processes(deployment: Deployment, count: int) -> set[int]:
@@ -102,7 +76,7 @@ async def test_two_api_processes_deliver_count_together_and_drain(
         envelopes = await deployment.sign_documents(RECIPIENTS, "processes", 12)
         serve = await deployment.start_serve("--workers", "2", deadline=START_DEADLINE)
         parent = serve.process.pid
-        assert await answering_processes(deployment, 2) <= descendants_of(parent)
+        assert await answering_processes(deployment, 2) <= descendants(parent)
 
         async with deployment.client() as client:
             answers = await asyncio.gather(*(client.send_document(e) for e in envelopes))
@@ -121,7 +95,7 @@ async def test_two_api_processes_deliver_count_together_and_drain(
                 metrics = (await http.get("/metrics")).text
             assert accepted_documents(metrics) == len(envelopes)
 
-        children = descendants_of(parent)
+        children = descendants(parent)
         serve.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(serve.process.wait(), STOP_DEADLINE) == 0
 
@@ -167,7 +141,7 @@ async def test_a_killed_api_process_is_replaced_and_nothing_acknowledged_is_lost
         assert not alive(victim)
         replacement = await answering_processes(deployment, 2)  # the survivor and a new one
         assert survivor in replacement
-        assert replacement <= descendants_of(parent)
+        assert replacement <= descendants(parent)
         assert "exited with code -9; starting another" in serve.log.read_text()
 
         assert len(sent) == len(envelopes)
