@@ -11,6 +11,7 @@ when one upgrades a read transaction to a write.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 import zlib
@@ -48,15 +49,36 @@ SQLITE_READERS = 4
 
 
 class _AiosqliteConnection(aiosqlite.Connection):
-    """aiosqlite's connection, minus a hang: in aiosqlite 0.22, `close()` after `stop()`
-    (SQLAlchemy's terminate of a connection whose task was cancelled mid-query) queues a
-    second stop behind the first, which the worker thread never reaches, and waits for it
-    forever. Once stopping, the thread closes the SQLite connection itself."""
+    """aiosqlite's connection, minus two hangs.
+
+    In aiosqlite 0.22, `close()` after `stop()` (SQLAlchemy's terminate of a connection
+    whose task was cancelled mid-query) queues a second stop behind the first, which the
+    worker thread never reaches, and waits for it forever. Once stopping, the thread closes
+    the SQLite connection itself.
+
+    And both roll back before they close: sqlite3's `close()` of a connection whose cursor
+    still holds a statement in progress (a task cancelled between `execute` and `fetchall`)
+    leaves it open, a zombie, until that cursor is garbage-collected, with its transaction
+    and the write lock held; the pool's next connection then waits out `busy_timeout`
+    behind it (the shutdown hang of CI: the audit writer cancelled mid-transaction).
+    """
 
     async def close(self) -> None:
         if not self._running:
             return
+        if self._connection is not None:
+            await self._execute(self._roll_back)  # type: ignore[no-untyped-call]
         await super().close()
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        self._tx.put_nowait((None, self._roll_back))
+        return super().stop()
+
+    def _roll_back(self) -> None:
+        """In the worker thread: end the transaction, if any, whatever else is open."""
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.rollback()
 
 
 def _aiosqlite_creator(url: URL) -> Any:

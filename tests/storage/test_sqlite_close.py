@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,33 @@ async def test_a_step_past_its_bound_fails_with_the_stacks(
     assert "waiting for the stuck task took over 0.1 s" in caplog.text
     assert "stuck_forever" in caplog.text
     stuck.cancel()
+
+
+@pytest.mark.parametrize("ending", ["close", "stop"])
+async def test_a_connection_closed_mid_query_lets_the_next_writer_in(
+    tmp_path: Path, ending: str
+) -> None:
+    """A transaction whose cursor is still reading when its connection is closed (a task
+    cancelled between execute and fetch) is rolled back: the write lock is not left with a
+    zombie connection until the cursor is garbage-collected."""
+    path = tmp_path / "c.sqlite3"
+    with sqlite3.connect(path, isolation_level=None) as setup:
+        setup.execute("PRAGMA journal_mode = WAL")
+        setup.execute("CREATE TABLE t (x)")
+        setup.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(10)])
+    connection = await _aiosqlite_creator(make_url(f"sqlite+aiosqlite:///{path}"))()
+    await connection.execute("BEGIN IMMEDIATE")
+    reading = await connection.execute("SELECT x FROM t")  # stepped once, kept open
+    if ending == "close":
+        await connection.close()
+    else:
+        stopped = connection.stop()
+        assert stopped is not None
+        await stopped
+    next_writer = sqlite3.connect(path, isolation_level=None, timeout=0.5)
+    try:
+        next_writer.execute("BEGIN IMMEDIATE")  # "database is locked" after 0.5 s if held
+        next_writer.execute("ROLLBACK")
+    finally:
+        next_writer.close()
+    del reading
