@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 RETRY_GROUP = "delivery-retry"
 POLL_SECONDS = 0.5
+RETRY_CONCURRENCY = 64
+"""Due retries attempted at once: an agency back after an outage has many due together."""
 
 
 def not_before(record: Record) -> float:
@@ -37,23 +39,24 @@ async def run_due(
     held: dict[TopicPartition, deque[Record]],
     handle: Callable[[Record], Awaitable[None]],
 ) -> float:
-    """Handle and commit every held record that is due; pause partitions whose head is not.
-    Returns how long until the next one is due (at most the poll interval)."""
+    """Handle every held record that is due, side by side (at most `RETRY_CONCURRENCY` at
+    once), then commit them; pause partitions whose head is not due. Returns how long until
+    the next one is due (at most the poll interval)."""
     now = time.time()
     wait = POLL_SECONDS
+    due: list[Record] = []
     for partition, queue in held.items():
-        done = []
         while queue and not_before(queue[0]) <= now:
-            record = queue.popleft()
-            await handle(record)
-            done.append(record)
-        if done:
-            await consumer.commit(done)
+            due.append(queue.popleft())
         if queue:
             consumer.pause(partition)
             wait = min(wait, max(0.0, not_before(queue[0]) - now))
         else:
             consumer.resume(partition)
+    for start in range(0, len(due), RETRY_CONCURRENCY):
+        await asyncio.gather(*(handle(record) for record in due[start : start + RETRY_CONCURRENCY]))
+    if due:
+        await consumer.commit(due)
     return wait
 
 
