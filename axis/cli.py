@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn, TypeVar
 
 import typer
+import uvloop
 from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -175,13 +176,13 @@ def demo(
 @app.command()
 def worker() -> None:
     """Run the router and the delivery worker without the API (scale out: run several)."""
-    asyncio.run(run_worker_process(Settings()))
+    uvloop.run(run_worker_process(Settings()))
 
 
 @app.command("audit-writer")
 def audit_writer() -> None:
     """Run the audit writer alone: appends every event to the audit log (run one)."""
-    asyncio.run(run_audit_writer(Settings()))
+    uvloop.run(run_audit_writer(Settings()))
 
 
 @app.command()

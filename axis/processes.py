@@ -34,6 +34,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+import uvloop
 from prometheus_client import multiprocess
 
 from axis.app import create_app, prepare, run_background_process
@@ -96,7 +97,7 @@ def _api_process(
 
 def _background_process(parent: int, settings: Settings) -> None:
     _die_with(parent)
-    asyncio.run(run_background_process(settings))
+    uvloop.run(run_background_process(settings))
 
 
 def _die_with(supervisor: int) -> None:
