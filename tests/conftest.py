@@ -56,8 +56,30 @@ def _unavailable(service: str, exc: BaseException, log: Path | None) -> NoReturn
     pytest.skip(reason)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use a service fixture get its marker, so `-m "not kafka"` deselects them."""
+BUSES = frozenset({"embedded", "kafka"})
+DATABASES = frozenset({"sqlite", "postgres"})
+DEPLOYMENTS = frozenset({("embedded", "sqlite"), ("kafka", "postgres")})
+"""The pairs of bus and database a test parametrized on both runs on: the embedded defaults
+and production. Each bus and each database is tested on its own by tests/bus and
+tests/storage; the mixed pairs doubled the suite's longest folders and found nothing the
+two deployments people run do not."""
+
+
+def _mixed_deployment(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    values = {value for value in params if isinstance(value, str)}
+    buses, databases = values & BUSES, values & DATABASES
+    return bool(buses and databases) and (min(buses), min(databases)) not in DEPLOYMENTS
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that use a service fixture get its marker, so `-m "not kafka"` deselects them;
+    a test parametrized on both bus and database runs on the two `DEPLOYMENTS` only."""
+    mixed = [item for item in items if _mixed_deployment(item)]
+    if mixed:
+        config.hook.pytest_deselected(items=mixed)
+        items[:] = [item for item in items if not _mixed_deployment(item)]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & KAFKA_FIXTURES:
