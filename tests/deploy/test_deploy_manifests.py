@@ -527,3 +527,19 @@ def test_kafka_is_replicated_three_times_with_two_in_sync(where: str) -> None:
         host, port = settings["AXIS_KAFKA_BOOTSTRAP"].split(":")
         assert host == f"{cluster['metadata']['name']}-kafka-bootstrap" and int(port) in ports
     assert settings["AXIS_KAFKA_REPLICATION_FACTOR"] == "3"
+
+
+def test_one_audit_writer_at_a_time() -> None:
+    """The audit log has one writer: one Compose service, one replica replaced by Recreate
+    (a rolling update would run the old and the new side by side)."""
+    compose = compose_axis_services(compose_file())
+    assert [name for name, s in compose.items() if s["command"] == ["audit-writer"]] == [
+        "audit-writer"
+    ]
+    [writer] = [
+        workload
+        for workload in workloads(kubernetes_documents())
+        if containers(workload)[0]["args"] == ["audit-writer"]
+    ]
+    assert writer["kind"] == "Deployment" and writer["spec"]["replicas"] == 1
+    assert writer["spec"]["strategy"] == {"type": "Recreate"}
