@@ -36,9 +36,9 @@ from signing.dsig import (
     refuse_outer_instructions,
     sign_enveloped,
     single_signature,
-    verify_pinned,
 )
 from signing.errors import ErrorCode, SignatureError
+from signing.fastverify import verify_pinned
 from signing.keys import CertifiedKey
 from signing.xmlparse import DS_NS, EDXML_NS, Element, parse, qname
 
