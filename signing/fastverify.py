@@ -13,8 +13,9 @@ tests/signing/test_fastverify_differential.py). KeyInfo forms it does not take (
 DEREncodedKeyValue, which signxml matches against the pinned certificate) and documents
 given as bytes go to signxml unchanged.
 
-signxml stays the signer and the reference; python-xmlsec was measured as an alternative
-but answers yes/no only, so the signed octets would still have to be made here.
+signxml stays the signer and the reference. python-xmlsec (1.3.17 imports with the lxml
+installed here) was the alternative, but it answers yes/no only: the signed octets would
+still have to be canonicalized here, and its checks are not signxml's.
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ def _signature(root: Element, location: str) -> Element | None:
     return found
 
 
-def _find(parent: Element, local: str, namespace: str = DS_NS) -> Element:
-    """The first child `local`, as signxml requires it (a missing one refuses the document)."""
-    found = parent.find(qname(namespace, local))
+def _find(parent: Element, local: str) -> Element:
+    """The first child `ds:local`, as signxml requires it (a missing one refuses the document)."""
+    found = parent.find(qname(DS_NS, local))
     if found is None:
         raise SignatureError(
             ErrorCode.INVALID_SIGNATURE, f"expected to find XML element {local} in {parent.tag}"
