@@ -28,9 +28,9 @@ from signing.dsig import (
     refuse_outer_instructions,
     sign_enveloped,
     single_signature,
-    verify_pinned,
 )
 from signing.errors import ErrorCode, SignatureError
+from signing.fastverify import verify_pinned
 from signing.keys import CertifiedKey
 from signing.xmldsig import VerifiedEnvelope
 from signing.xmlparse import Element, etree, parse, qname
@@ -240,7 +240,7 @@ def _verify(
         raise not_valid_reason(registered, moment, what="axis certificate")
     candidates = [r.certificate for r in usable]
     found = verify_pinned(
-        data,
+        root,
         candidates,
         order_candidates(candidates, summary, [r.der for r in usable]),
         location="./",

@@ -5,7 +5,9 @@ The Signature is enveloped (`URI=""`, the whole document) and sits as the last c
 valid at receipt time (never the certificate in KeyInfo), the Signature's place, one
 reference and an algorithm allow-list, then checks key usage and the chain to the trust
 roots. Callers read document fields only from `VerifiedEnvelope.signed_xml`: what was
-digested, re-parsed, so unsigned additions and comments cannot change what they read.
+digested, re-parsed, so unsigned additions and comments cannot change what they read; or,
+when `received_is_signed` says the received tree holds nothing unsigned that reading could
+see, from that tree (one parse, one read per document on the receiving path).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -36,17 +39,21 @@ from signing.dsig import (
     refuse_outer_instructions,
     sign_enveloped,
     single_signature,
-    verify_pinned,
 )
 from signing.errors import ErrorCode, SignatureError
+from signing.fastverify import verify_pinned
 from signing.keys import CertifiedKey
-from signing.xmlparse import DS_NS, EDXML_NS, Element, parse, qname
+from signing.xmlparse import DS_NS, EDXML_NS, Element, etree, parse, qname
 
 EDXML = qname(EDXML_NS, "edXML")
 ENVELOPE = qname(EDXML_NS, "edXMLEnvelope")
 HEADER = qname(EDXML_NS, "edXMLHeader")
 SIGNATURE_LOCATION = f"./{ENVELOPE}/{HEADER}/"
 """Where signxml must look for the Signature (it appends `ds:Signature`)."""
+
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+_UNSIGNED_MARKUP = "boolean(//comment() | //@xsi:*)"
+"""What makes the received tree read otherwise than what was signed (`received_is_signed`)."""
 
 _SIGNATURE_TAGS = frozenset({qname(EDXML_NS, "Signature"), qname(DS_NS, "Signature")})
 
@@ -125,11 +132,15 @@ def sign_envelope(
 class VerifiedEnvelope:
     """A verified envelope: what was signed, and by which registered certificate."""
 
-    signed_xml: Element
-    """The document as signed (the Signature left out), re-parsed from the digested octets.
-    Read every field from here, never from the received tree."""
     signed: SignedOctets
-    """How those octets were canonicalized (they are not kept: see `signed_bytes`)."""
+    """The digested octets, until `signed_xml` parses them (then only how they were
+    canonicalized is kept: see `signed_bytes`). Close it when `signed_xml` is not wanted."""
+    received_is_signed: bool
+    """True when the received tree, its Signature aside, reads exactly as `signed_xml`: it
+    holds no comment (the one kind of node the allowed c14n methods leave out of what is
+    signed) and no xsi attribute (a QName value whose prefix exclusive c14n may leave
+    undeclared). Then fields read from the received tree are read from what was signed,
+    and nobody needs to parse `signed_xml`."""
     certificate: RegisteredCertificate
     fingerprint: str
     """SHA-256 fingerprint (hex) of the registered certificate that verified."""
@@ -143,6 +154,14 @@ class VerifiedEnvelope:
     chain: tuple[x509.Certificate, ...]
     """Leaf to trust root, as checked at the receipt time."""
 
+    @cached_property
+    def signed_xml(self) -> Element:
+        """The document as signed (the Signature left out), parsed from the digested octets
+        on first use. Read every field from here, never from the received tree (unless
+        `received_is_signed`)."""
+        with self.signed:
+            return self.signed.tree()
+
     @property
     def signed_bytes(self) -> bytes:
         """The canonical octets that were digested, made again from `signed_xml` when asked
@@ -151,7 +170,7 @@ class VerifiedEnvelope:
 
 
 def verify_envelope(
-    data: bytes | Path,
+    data: bytes | Path | Element,
     *,
     certificates: Sequence[RegisteredCertificate],
     trust: TrustStore,
@@ -159,7 +178,8 @@ def verify_envelope(
     allow_sha1: bool = False,
 ) -> VerifiedEnvelope:
     """Verify the sender's signature on an edXML envelope (its bytes, or the file holding
-    them: then the document is never in memory but as one parsed tree at a time);
+    them: then the document is never in memory but as one parsed tree at a time; or the
+    tree the caller parsed under its limits, which this takes: its Signature is removed);
     SignatureError on any refusal.
 
     `certificates` are the sender agency's registered certificates (all of them: those valid
@@ -184,14 +204,14 @@ def verify_envelope(
 
 
 def _verify(
-    data: bytes | Path,
+    data: bytes | Path | Element,
     *,
     certificates: Sequence[RegisteredCertificate],
     trust: TrustStore,
     receipt_time: datetime,
     allow_sha1: bool,
 ) -> VerifiedEnvelope:
-    root = parse(data)
+    root = data if isinstance(data, etree._Element) else parse(data)
     header = envelope_header(root)
     refuse_outer_instructions(root)
     signature = single_signature(root)
@@ -217,8 +237,8 @@ def _verify(
         moment=receipt_time,
         allow_sha1=allow_sha1,
     )
-    # The received tree is done with: let it go before the signed one is parsed, so that
-    # the two are never in memory together.
+    received_is_signed = not root.xpath(_UNSIGNED_MARKUP, namespaces={"xsi": XSI_NS})
+    # The received tree is done with here: `signed_xml` is parsed only once it is gone.
     del root, header, signature
     if found is None:
         raise _hinted_reason(certificates, summary, receipt_time) or SignatureError(
@@ -227,13 +247,11 @@ def _verify(
             f"certificate(s) valid at {receipt_time.isoformat()}",
         )
     signed, index = found
-    with signed:
-        signed_xml = signed.tree()
     registered = usable[index]
     chain = check_certificate(registered, trust, receipt_time)
     return VerifiedEnvelope(
-        signed_xml=signed_xml,
         signed=signed,
+        received_is_signed=received_is_signed,
         certificate=registered,
         fingerprint=registered.fingerprint,
         algorithm=algorithm_name(summary.signature_method),

@@ -17,9 +17,15 @@ Ids are derived from what identifies a message (sender + DocumentId for a docume
 bytes for a status), so a client's retry after any failure lands on the same id and every
 effect downstream stays idempotent.
 
+One parse, one read: the body is parsed once under the limits and the envelope read from
+that tree; the signature is verified on the same tree, and when nothing in it escapes the
+signature (`VerifiedEnvelope.received_is_signed`: no comments, no xsi attributes) the
+envelope already read is what was signed. Otherwise the envelope is read again from the
+signed octets, once the received tree is gone.
+
 Memory: the body arrives in a `Spool` (a file in the blob store, hashed as it came) and is
-parsed and verified from there, one tree at a time, in a thread; the accepted bytes are that
-file renamed into place. A document costs about twice its size at its peak, not once per copy.
+parsed from there, in a thread; the accepted bytes are that file renamed into place. A
+document costs about twice its size at its peak, not once per copy.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import Counter
 from sqlalchemy import select
@@ -64,7 +70,7 @@ from schemas.edxml import (
     SignatureForm,
     StatusMessage,
     envelope_from_tree,
-    parse_envelope,
+    parse_xml,
 )
 from schemas.events import DocumentRejected, Rejection, StatusRejected, Transport
 from signing.certificates import RegisteredCertificate
@@ -170,7 +176,8 @@ async def _ingest_document(
     ingest: Ingest, agency_code: str, body: Spool, transport: Transport
 ) -> Accepted:
     received_at = utcnow()
-    envelope = await asyncio.to_thread(_parse, ingest, body)
+    parsed = await asyncio.to_thread(_parse, ingest, body)
+    envelope = parsed.envelope
     if not isinstance(envelope, DocumentEnvelope):
         raise Problem(
             422,
@@ -189,7 +196,7 @@ async def _ingest_document(
             return repeat  # the very bytes this axis verified and accepted before
         certificates = await ingest.registry.certificates(session, agency_code)
     verified, signed = await asyncio.to_thread(
-        _verified_model, body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1
+        _verified_model, parsed, certificates, ingest, received_at, allow_sha1=sender.allow_sha1
     )
     if not isinstance(signed, DocumentEnvelope):  # pragma: no cover - the signed tree is it
         raise Problem(422, "not_a_document", "Not a document", "the signed content changed")
@@ -275,7 +282,8 @@ async def _ingest_status(
     ingest: Ingest, agency_code: str, body: Spool, transport: Transport
 ) -> Accepted:
     received_at = utcnow()
-    envelope = await asyncio.to_thread(_parse, ingest, body)
+    parsed = await asyncio.to_thread(_parse, ingest, body)
+    envelope = parsed.envelope
     if not isinstance(envelope, StatusMessage):
         raise Problem(
             422,
@@ -294,7 +302,7 @@ async def _ingest_status(
     verified: VerifiedEnvelope | None = None
     if envelope.signature is SignatureForm.XMLDSIG or not sender.unsigned_statuses:
         verified, signed = await asyncio.to_thread(
-            _verified_model, body, certificates, ingest, received_at, allow_sha1=sender.allow_sha1
+            _verified_model, parsed, certificates, ingest, received_at, allow_sha1=sender.allow_sha1
         )
         if not isinstance(signed, StatusMessage):  # pragma: no cover - the signed tree is it
             raise Problem(422, "not_a_status", "Not a status", "the signed content changed")
@@ -402,13 +410,31 @@ def _document_uuid(agency_code: str, edxml_document_id: str) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, f"document\n{agency_code}\n{edxml_document_id}"))
 
 
-def _parse(ingest: Ingest, body: Spool) -> DocumentEnvelope | StatusMessage:
+class Parsed:
+    """A body parsed once under the limits: the envelope read from it, and its tree until the
+    verifier takes it (a tree is given up, not shared: verifying changes it, and nothing may
+    hold it once the signed octets are parsed)."""
+
+    def __init__(self, envelope: DocumentEnvelope | StatusMessage, tree: Any) -> None:
+        self.envelope = envelope
+        self._tree = tree
+
+    def take_tree(self) -> Any:
+        tree, self._tree = self._tree, None
+        if tree is None:  # pragma: no cover - each body is verified once
+            raise RuntimeError("the received tree was already given to the verifier")
+        return tree
+
+
+def _parse(ingest: Ingest, body: Spool) -> Parsed:
     try:
-        return parse_envelope(
-            body.path, ingest.limits, legacy_organ_codes=ingest.legacy_organ_codes
+        tree = parse_xml(body.path, ingest.limits)
+        envelope = envelope_from_tree(
+            tree, ingest.limits, legacy_organ_codes=ingest.legacy_organ_codes
         )
     except EnvelopeError as error:
         raise envelope_problem(error) from error
+    return Parsed(envelope, tree)
 
 
 def _signed_model(ingest: Ingest, verified: VerifiedEnvelope) -> DocumentEnvelope | StatusMessage:
@@ -467,21 +493,25 @@ async def _check_recipients(ingest: Ingest, session: AsyncSession, codes: Sequen
 
 
 def _verified_model(
-    body: Spool,
+    parsed: Parsed,
     certificates: list[RegisteredCertificate],
     ingest: Ingest,
     received_at: datetime,
     *,
     allow_sha1: bool,
 ) -> tuple[VerifiedEnvelope, DocumentEnvelope | StatusMessage]:
-    """Verify the signature and read the envelope again from what it covers (in a thread:
-    both take a while for a large document)."""
-    verified = _verify(body, certificates, ingest, received_at, allow_sha1=allow_sha1)
+    """Verify the signature on the received tree, and the envelope as signed: the one read
+    from that tree when nothing in it escaped the signature, else read again from the
+    signed octets (in a thread: both take a while for a large document)."""
+    verified = _verify(parsed.take_tree(), certificates, ingest, received_at, allow_sha1=allow_sha1)
+    if verified.received_is_signed:
+        verified.signed.close()
+        return verified, parsed.envelope
     return verified, _signed_model(ingest, verified)
 
 
 def _verify(
-    body: Spool,
+    tree: Any,
     certificates: list[RegisteredCertificate],
     ingest: Ingest,
     received_at: datetime,
@@ -497,7 +527,7 @@ def _verify(
         )
     try:
         return verify_envelope(
-            body.path,
+            tree,
             certificates=certificates,
             trust=ingest.identity.trust,
             receipt_time=received_at,

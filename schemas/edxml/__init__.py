@@ -1,7 +1,8 @@
 """edXML (QCVN 102:2016) envelopes: bounded parsing, XSD validation, rules and typed models.
 
-Public API: `parse_envelope`, `envelope_from_tree`, `EnvelopeLimits`, `EnvelopeError`
-(with its `code`), and the models `DocumentEnvelope` and `StatusMessage`.
+Public API: `parse_envelope`, `envelope_from_tree`, `parse_xml` (the bounded parse alone,
+for a caller that also hands the tree to the signature verifier), `EnvelopeLimits`,
+`EnvelopeError` (with its `code`), and the models `DocumentEnvelope` and `StatusMessage`.
 """
 
 from schemas.edxml.errors import ERROR_CODES, EnvelopeError, ErrorCode
@@ -15,6 +16,7 @@ from schemas.edxml.models import (
     StatusMessage,
 )
 from schemas.edxml.parser import envelope_from_tree, parse_envelope
+from schemas.edxml.safe_xml import parse_xml
 
 __all__ = [
     "ERROR_CODES",
@@ -29,4 +31,5 @@ __all__ = [
     "StatusMessage",
     "envelope_from_tree",
     "parse_envelope",
+    "parse_xml",
 ]

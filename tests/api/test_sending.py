@@ -16,6 +16,7 @@ from running_axis import OTHER, RECIPIENT, SENDER, Axis
 from axis.bus import Record
 from axis.bus.topics import DOCUMENTS, EVENTS
 from axis.credentials import authenticate, revoke_token
+from axis.pipeline.ingest import _document_uuid
 from schemas.edxml import EnvelopeLimits
 from signing.evidence import verify_evidence
 from signing.keys import certificate_pem
@@ -235,3 +236,22 @@ async def test_statuses_answer_received_documents(axis: Axis) -> None:
         (RECIPIENT, "06", False),
         (SENDER, "13", True),
     ]
+
+
+async def test_fields_come_from_what_was_signed_with_or_without_comments(axis: Axis) -> None:
+    """One parse: a document with nothing unsigned in it is read once, from the received
+    tree. A comment added after signing (between elements: inside a value it is refused as
+    hidden markup) is not signed, so then the envelope is read again from the signed octets,
+    with the same outcome."""
+    plain = await axis.send(SENDER, signed_document(axis, DOCUMENT_ID))
+    assert plain.status_code == 202, plain.text
+    assert plain.json()["document_id"] == _document_uuid(SENDER, DOCUMENT_ID)
+
+    other_id = DOCUMENT_ID.replace("15/", "16/")
+    signed = signed_document(axis, other_id)
+    commented = signed.replace(b"<edXML:From>", b"<edXML:From><!-- unsigned -->", 1)
+    assert commented != signed
+    response = await axis.send(SENDER, commented)
+    assert response.status_code == 202, response.text
+    assert response.json()["document_id"] == _document_uuid(SENDER, other_id)
+    assert response.json()["recipients"] == [RECIPIENT]

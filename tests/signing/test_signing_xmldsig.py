@@ -28,6 +28,7 @@ from signing_support import (
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.signer import XMLSigner
 
+from schemas.edxml import EnvelopeLimits, parse_xml
 from signing.certificates import RegisteredCertificate, TrustStore
 from signing.devca import issue_agency_certificate
 from signing.dsig import EXC_C14N, placeholder
@@ -606,3 +607,33 @@ def test_signxml_alone_skips_an_xpath_transform_we_refuse(keys: Keys, sample: by
     config = SignatureConfiguration(location=SIGNATURE_LOCATION)
     assert XMLVerifier().verify(data, x509_cert=keys.rsa.certificate, expect_config=config)
     refused(ErrorCode.TRANSFORM_NOT_ALLOWED, data, keys, keys.rsa)
+
+
+def test_a_tree_parsed_under_the_limits_verifies_as_its_bytes_do(
+    keys: Keys, signed_ec: bytes
+) -> None:
+    """The receiving path hands the verifier the tree it parsed (and read) under its
+    limits: the same verdict and the same signed octets as from the bytes."""
+    received = parse_xml(signed_ec, EnvelopeLimits())
+    from_tree = verify(received, keys)
+    from_bytes = verify(signed_ec, keys)
+    assert from_tree.fingerprint == from_bytes.fingerprint
+    assert from_tree.signed_bytes == from_bytes.signed_bytes
+    assert received.find(f".//{{{DS}}}Signature") is None  # the tree was given up
+
+
+def test_received_is_signed_only_when_nothing_unsigned_could_be_read(
+    keys: Keys, sample: bytes
+) -> None:
+    """Comments are not signed and split text; an xsi attribute's QName value may use a
+    prefix exclusive c14n leaves undeclared: either makes readers use `signed_xml`."""
+    plain = sign_envelope(sample, keys.ec)
+    assert verify(plain, keys).received_is_signed
+    commented = plain.replace(b"</edXML:Subject>", b"<!-- unsigned --></edXML:Subject>")
+    assert not verify(commented, keys).received_is_signed
+    xsi = b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="false"'
+    typed = sign_envelope(
+        sample.replace(b"<edXML:Subject>", b"<edXML:Subject " + xsi + b">"), keys.ec
+    )
+    assert b"xsi:nil" in typed
+    assert not verify(typed, keys).received_is_signed
