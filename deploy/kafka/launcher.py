@@ -1,12 +1,15 @@
-"""Run a real single-node Apache Kafka (KRaft) broker built from Maven Central jars.
+"""Run a real Apache Kafka (KRaft) broker, or a local cluster of them, from Maven Central jars.
 
-Why: the tests and local runs need a real broker, and the machines have Java and Maven
-Central but neither Docker nor a Kafka download. Standard library only, so it runs before
-the project is installed.
+Why: the tests and local runs need a real broker (and a cluster to kill brokers of), and the
+machines have Java and Maven Central but neither Docker nor a Kafka download. Standard
+library only, so it runs before the project is installed.
 
 CLI:     python deploy/kafka/launcher.py fetch|start|stop|status [--dir DIR] [--version V]
+         python deploy/kafka/launcher.py start --brokers 3 | kill --node ID | ...
 Library: node = KafkaNode(run_dir); node.start() -> "127.0.0.1:PORT"; node.restart();
          node.kill(); node.stop()
+         cluster = KafkaCluster(run_dir, 3); cluster.start() -> "127.0.0.1:P1,...";
+         cluster.node(2).kill(); cluster.node(2).start(); cluster.stop()
 """
 
 from __future__ import annotations
@@ -210,14 +213,13 @@ def random_cluster_id() -> str:
             return text
 
 
-def _request(host: str, port: int, api_key: int, body: bytes, timeout: float) -> bytes | None:
-    """One Kafka request (header v1, api version 0 or 1) and its response body, or None.
-
-    Returns None when the connection fails or the correlation id does not match.
-    """
+def _request(
+    host: str, port: int, api_key: int, api_version: int, body: bytes, timeout: float
+) -> bytes | None:
+    """One Kafka request (request header v1) and its response body after the correlation id;
+    None when the connection fails or the correlation id does not match."""
     client_id = b"axis-launcher"
     correlation = 0x0A215
-    api_version = 1 if api_key == METADATA else 0
     header = struct.pack(">hhih", api_key, api_version, correlation, len(client_id)) + client_id
     request = header + body
     try:
@@ -238,14 +240,14 @@ def api_versions_ok(host: str, port: int, timeout: float = 2.0) -> bool:
 
     A TCP connect alone is not enough: the port is bound before requests are served.
     """
-    response = _request(host, port, API_VERSIONS, b"", timeout)
-    return response is not None and len(response) >= 2 and response[:2] == b"\0\0"
+    response = _request(host, port, API_VERSIONS, 0, b"", timeout)
+    return response is not None and len(response) >= 2 and struct.unpack(">h", response[:2])[0] == 0
 
 
 def live_brokers(host: str, port: int, timeout: float = 2.0) -> set[int] | None:
     """Ids of the brokers the cluster metadata lists as alive (a Metadata v1 request for no
     topics), or None when the broker does not answer. A fenced broker is not listed."""
-    response = _request(host, port, METADATA, struct.pack(">i", 0), timeout)
+    response = _request(host, port, METADATA, 1, struct.pack(">i", 0), timeout)
     if response is None:
         return None
     try:
