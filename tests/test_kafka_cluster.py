@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -36,10 +38,12 @@ from axis.config import Settings
 if TYPE_CHECKING:
     from deploy.kafka.launcher import KafkaCluster
 
+LAUNCHER = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "launcher.py"
 STEP_SECONDS = 60.0
 """The longest any one step may take; restarting a broker (5-15 s here) is the slowest."""
 TOPIC_CONFIG_SOURCE = 1  # DescribeConfigs: the value was set on the topic itself
 NODES = [1, 2, 3]
+T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
@@ -75,24 +79,69 @@ async def cluster(kafka_cluster: KafkaCluster) -> KafkaCluster:
     return kafka_cluster
 
 
+async def launcher(cluster: KafkaCluster, *args: str) -> tuple[int, str]:
+    """Run the launcher's command line on the cluster's run directory: exit code, output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(LAUNCHER),
+        *args,
+        "--dir",
+        str(cluster.run_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+def nodes_shown(output: str) -> list[list[str]]:
+    """node, port, pid and running of each node line the launcher printed."""
+    return [line.split()[:4] for line in output.splitlines() if line.startswith("node=")]
+
+
+def nodes_expected(cluster: KafkaCluster, down: int | None = None) -> list[list[str]]:
+    return [
+        [f"node={i}", f"port={node.port}", "pid=none", "running=false"]
+        if i == down
+        else [f"node={i}", f"port={node.port}", f"pid={node.pid}", "running=true"]
+        for i, node in cluster.nodes.items()
+    ]
+
+
 async def leader_and_isr(admin: AIOKafkaAdminClient, topic: str) -> tuple[int, list[int]]:
-    """The leader and the in-sync replicas of the topic's partition 0."""
-    [described] = await admin.describe_topics([topic])
-    [partition] = [p for p in described["partitions"] if p["partition"] == 0]
-    return partition["leader"], sorted(partition["isr"])
+    """The leader and the in-sync replicas of the topic's partition 0, as told by the first
+    broker asked that knows the topic (a new topic reaches the brokers one after another)."""
+    while True:
+        [described] = await admin.describe_topics([topic])
+        for partition in described["partitions"]:
+            if partition["partition"] == 0:
+                return partition["leader"], sorted(partition["isr"])
+        await asyncio.sleep(0.1)
+
+
+async def settled(read: Callable[[], Awaitable[T]], expected: T) -> T | None:
+    """What `read` returns once that is `expected`, else its last answer at the deadline.
+
+    Brokers learn of a change one after another, and a request to a broker that is down
+    fails: both count as not yet.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STEP_SECONDS
+    last: T | None = None
+    while True:
+        with contextlib.suppress(KafkaError, TimeoutError):
+            last = await asyncio.wait_for(read(), 5)
+            if last == expected:
+                return last
+        if loop.time() > deadline:
+            return last
+        await asyncio.sleep(0.1)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Wait until `check` holds; a request to a broker that is down counts as not yet."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STEP_SECONDS
-    while True:
-        with contextlib.suppress(KafkaError, TimeoutError):
-            if await asyncio.wait_for(check(), 5):
-                return
-        if loop.time() > deadline:
-            pytest.fail(f"not within {STEP_SECONDS:.0f}s: {what}")
-        await asyncio.sleep(0.1)
+    if not await settled(check, True):
+        pytest.fail(f"not within {STEP_SECONDS:.0f}s: {what}")
 
 
 def messages(label: str, count: int) -> list[Message]:
@@ -117,21 +166,31 @@ async def test_the_axis_topics_have_three_replicas_and_need_two_in_sync(
 ) -> None:
     async with asyncio.timeout(2 * STEP_SECONDS), axis_bus(cluster) as bus:
         topics = [bus.full_name(t) for t in (DOCUMENTS, DELIVERIES, EVENTS, *RETRY_TIERS)]
-        described = await admin.describe_topics(topics)
-        replicas = {
-            t["topic"]: [(sorted(p["replicas"]), sorted(p["isr"])) for p in t["partitions"]]
-            for t in described
-        }
-        assert replicas == {topic: [(NODES, NODES)] for topic in topics}
 
-        [response] = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
-        )
-        min_in_sync: dict[str, Any] = {
-            name: [(e[1], e[3]) for e in entries if e[0] == "min.insync.replicas"]
-            for _, _, _, name, entries in response.resources
-        }
-        assert min_in_sync == {topic: [("2", TOPIC_CONFIG_SOURCE)] for topic in topics}
+        async def replicas() -> dict[str, list[tuple[list[int], list[int]]]]:
+            described = await admin.describe_topics(topics)
+            return {
+                t["topic"]: [(sorted(p["replicas"]), sorted(p["isr"])) for p in t["partitions"]]
+                for t in described
+            }
+
+        expected_replicas = {topic: [(NODES, NODES)] for topic in topics}
+        assert await settled(replicas, expected_replicas) == expected_replicas
+
+        async def min_in_sync() -> dict[str, list[tuple[str, int]]]:
+            [response] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+            )
+            return {
+                name: [(e[1], e[3]) for e in entries if e[0] == "min.insync.replicas"]
+                for _, _, _, name, entries in response.resources
+            }
+
+        set_on_each_topic = {topic: [("2", TOPIC_CONFIG_SOURCE)] for topic in topics}
+        assert await settled(min_in_sync, set_on_each_topic) == set_on_each_topic
+
+        code, output = await launcher(cluster, "status")
+        assert (code, nodes_shown(output)) == (0, nodes_expected(cluster))
 
         sent = messages("hello", 10)
         await bus.publish_many(sent)
@@ -148,7 +207,10 @@ async def test_a_crashed_leader_loses_nothing_acknowledged_and_rejoins(
         leader, _ = await leader_and_isr(admin, topic)
         survivors = [node for node in NODES if node != leader]
 
-        await asyncio.to_thread(cluster.node(leader).kill)
+        code, output = await launcher(cluster, "kill", "--node", str(leader))
+        assert code == 0, output
+        code, output = await launcher(cluster, "status")
+        assert (code, nodes_shown(output)) == (3, nodes_expected(cluster, down=leader))
         after = messages("after", 20)
         await bus.publish_many(after)  # acks=all: acknowledged once both survivors have it
 
