@@ -11,6 +11,9 @@
 - Topics the axis creates say their retention (`retention.ms`, `cleanup.policy=delete`)
   rather than inherit the broker's; Kafka deletes by age alone, whatever a group has read.
   Topics that exist already are left as they are.
+- A replicated topic says its `min.insync.replicas` too (a majority of its replicas: 2 of 3):
+  `acks=all` waits only for the replicas in sync, and under Kafka's default of 1 a record
+  could be acknowledged by the leader alone once its followers fell behind.
 """
 
 from __future__ import annotations
@@ -133,6 +136,8 @@ class KafkaBus(Bus):
 
     def _topic_configs(self) -> dict[str, str]:
         configs = {"max.message.bytes": str(MAX_RECORD_BYTES)}
+        if self.replication_factor > 1:
+            configs["min.insync.replicas"] = str(self.replication_factor // 2 + 1)
         if self.retention is not None:
             retention_ms = int(self.retention.total_seconds() * 1000)
             configs |= {"retention.ms": str(retention_ms), "cleanup.policy": "delete"}

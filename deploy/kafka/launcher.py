@@ -1,12 +1,15 @@
-"""Run a real single-node Apache Kafka (KRaft) broker built from Maven Central jars.
+"""Run a real Apache Kafka (KRaft) broker, or a local cluster of them, from Maven Central jars.
 
-Why: the tests and local runs need a real broker, and the machines have Java and Maven
-Central but neither Docker nor a Kafka download. Standard library only, so it runs before
-the project is installed.
+Why: the tests and local runs need a real broker (and a cluster to kill brokers of), and the
+machines have Java and Maven Central but neither Docker nor a Kafka download. Standard
+library only, so it runs before the project is installed.
 
 CLI:     python deploy/kafka/launcher.py fetch|start|stop|status [--dir DIR] [--version V]
+         python deploy/kafka/launcher.py start --brokers 3 | kill --node ID | ...
 Library: node = KafkaNode(run_dir); node.start() -> "127.0.0.1:PORT"; node.restart();
          node.kill(); node.stop()
+         cluster = KafkaCluster(run_dir, 3); cluster.start() -> "127.0.0.1:P1,...";
+         cluster.node(2).kill(); cluster.node(2).start(); cluster.stop()
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +47,9 @@ LOG_FILE = "kafka.log"
 STARTED_MARKER = b"Kafka Server started"
 MANIFEST = ".manifest.json"
 POLL_INTERVAL = 0.2
+CLUSTER_STATE_FILE = "cluster.json"
+API_VERSIONS = 18  # Kafka API keys of the two requests the launcher sends itself
+METADATA = 3
 _T = TypeVar("_T")
 
 
@@ -57,6 +63,10 @@ class LauncherError(RuntimeError):
     def __str__(self) -> str:
         text = super().__str__()
         return f"{text}\n--- log tail ---\n{self.log_tail}" if self.log_tail else text
+
+
+class PortsTaken(LauncherError):
+    """Another process took a port between picking and binding it; retry with new ports."""
 
 
 # --------------------------------------------------------------------------- fetching
@@ -203,27 +213,55 @@ def random_cluster_id() -> str:
             return text
 
 
+def _request(
+    host: str, port: int, api_key: int, api_version: int, body: bytes, timeout: float
+) -> bytes | None:
+    """One Kafka request (request header v1) and its response body after the correlation id;
+    None when the connection fails or the correlation id does not match."""
+    client_id = b"axis-launcher"
+    correlation = 0x0A215
+    header = struct.pack(">hhih", api_key, api_version, correlation, len(client_id)) + client_id
+    request = header + body
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(struct.pack(">i", len(request)) + request)
+            (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+            payload = _recv_exact(sock, min(size, 1 << 20))
+    except OSError:
+        return None
+    if len(payload) < 4 or struct.unpack(">i", payload[:4])[0] != correlation:
+        return None
+    return payload[4:]
+
+
 def api_versions_ok(host: str, port: int, timeout: float = 2.0) -> bool:
     """True when the broker answers an ApiVersions (v0) request without error.
 
     A TCP connect alone is not enough: the port is bound before requests are served.
     """
-    client_id = b"axis-launcher"
-    correlation = 0x0A215
-    body = struct.pack(">hhih", 18, 0, correlation, len(client_id)) + client_id
+    response = _request(host, port, API_VERSIONS, 0, b"", timeout)
+    return response is not None and len(response) >= 2 and struct.unpack(">h", response[:2])[0] == 0
+
+
+def live_brokers(host: str, port: int, timeout: float = 2.0) -> set[int] | None:
+    """Ids of the brokers the cluster metadata lists as alive (a Metadata v1 request for no
+    topics), or None when the broker does not answer. A fenced broker is not listed."""
+    response = _request(host, port, METADATA, 1, struct.pack(">i", 0), timeout)
+    if response is None:
+        return None
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(struct.pack(">i", len(body)) + body)
-            head = _recv_exact(sock, 4)
-            (size,) = struct.unpack(">i", head)
-            payload = _recv_exact(sock, min(size, 1 << 20))
-    except OSError:
-        return False
-    if len(payload) < 6:
-        return False
-    got_correlation, error_code = struct.unpack(">ih", payload[:6])
-    return bool(got_correlation == correlation and error_code == 0)
+        (count,) = struct.unpack_from(">i", response, 0)
+        offset, brokers = 4, set()
+        for _ in range(count):
+            node_id, host_length = struct.unpack_from(">ih", response, offset)
+            offset += 6 + host_length + 4  # node id, host, port
+            (rack_length,) = struct.unpack_from(">h", response, offset)
+            offset += 2 + max(rack_length, 0)
+            brokers.add(node_id)
+    except struct.error:
+        return None
+    return brokers
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -338,10 +376,12 @@ class KafkaNode:
         heap: str = "512m",
         extra_config: Mapping[str, str] | None = None,
         die_with_parent: bool = False,
+        node_id: int = 1,
     ) -> None:
         self.run_dir = Path(run_dir).resolve()
         state = self._read_state()
         self.version: str = version or state.get("version") or DEFAULT_VERSION
+        self.node_id: int = state.get("node_id") or node_id
         self.heap = heap
         self.extra_config: dict[str, str] = dict(extra_config or {})
         self.die_with_parent = die_with_parent
@@ -380,15 +420,12 @@ class KafkaNode:
         return self.process.pid if self.process is not None else self._pid
 
     def _read_state(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.run_dir / STATE_FILE).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return _read_json(self.state_path)
 
     def _write_state(self) -> None:
         state = {
             "version": self.version,
+            "node_id": self.node_id,
             "bootstrap": self.bootstrap,
             "port": self.port,
             "controller_port": self.controller_port,
@@ -420,8 +457,8 @@ class KafkaNode:
         assert self.port is not None and self.controller_port is not None
         props: dict[str, str] = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": f"{self.node_id}@127.0.0.1:{self.controller_port}",
             "listeners": (
                 f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
             ),
@@ -474,6 +511,7 @@ class KafkaNode:
         cmd = [
             _java(),
             *self._jvm_args(),
+            "-XX:TieredStopAtLevel=1",  # a short-lived tool: the C2 compiler only costs CPU
             "-cp",
             f"{libs}/*",
             "kafka.tools.StorageTool",
@@ -496,6 +534,19 @@ class KafkaNode:
 
     # ---- lifecycle
 
+    def configure(self, port: int, controller_port: int, cluster_id: str | None = None) -> None:
+        """Write the config for these ports and format the storage (once, with the cluster id).
+
+        start() does this itself on a fresh directory; a cluster configures its nodes first,
+        because every node's config lists every node's controller port.
+        """
+        self.port, self.controller_port = port, controller_port
+        self.cluster_id = cluster_id or self.cluster_id or random_cluster_id()
+        self._write_config()
+        if not self._formatted():
+            self._format(fetch(self.version))
+        self._write_state()
+
     def start(self, timeout: float = 120.0) -> str:
         """Start (or resume) the broker and wait until it serves requests; returns bootstrap."""
         if self.is_running():
@@ -505,20 +556,15 @@ class KafkaNode:
         attempts = 3 if fresh else 1
         for attempt in range(1, attempts + 1):
             if fresh:
-                self.port, self.controller_port = free_ports(2)
-                self.cluster_id = self.cluster_id or random_cluster_id()
-                self._write_config()
-                if attempt == 1:
-                    self._format(libs)
+                port, controller_port = free_ports(2)
+                self.configure(port, controller_port)
             elif self.port is None or not self.config_path.is_file():
                 raise LauncherError(f"{self.run_dir} holds data but no state/config to resume")
             try:
                 self._launch(libs, timeout)
-            except _PortTaken:
+            except PortsTaken:
                 if attempt == attempts:
-                    raise LauncherError(
-                        "Kafka could not bind its ports", tail(self.log_path)
-                    ) from None
+                    raise
                 continue
             self._write_state()
             return self.bootstrap
@@ -554,7 +600,7 @@ class KafkaNode:
                 window = window[-256:] + reader.read()
                 if b"Address already in use" in window:
                     self._terminate(10.0)
-                    raise _PortTaken
+                    raise PortsTaken("Kafka could not bind its ports", tail(self.log_path))
                 seen_marker = seen_marker or STARTED_MARKER in window
                 if seen_marker and api_versions_ok("127.0.0.1", self.port or 0):
                     return
@@ -624,8 +670,182 @@ class KafkaNode:
         return self.start(timeout)
 
 
-class _PortTaken(Exception):
-    """Another process took a port between picking and binding it."""
+# --------------------------------------------------------------------------- the cluster
+
+
+class KafkaCluster:
+    """Several combined broker+controller nodes on loopback: one KRaft cluster.
+
+    Node `i` (ids 1..brokers) is a KafkaNode in run_dir/node-<i>/; every node lists all of
+    them in `controller.quorum.voters` and shares one cluster id. Topics are replicated
+    min(brokers, 3) times and an acks=all write needs a majority of the replicas in sync
+    (`min.insync.replicas=2` for three); unclean leader election is off. The nodes' ports
+    and the cluster id are in run_dir/cluster.json, so a cluster resumes like a node does.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path | str,
+        brokers: int | None = None,
+        version: str | None = None,
+        *,
+        heap: str = "384m",
+        die_with_parent: bool = False,
+    ) -> None:
+        self.run_dir = Path(run_dir).resolve()
+        state = _read_json(self.state_path)
+        saved = state.get("brokers")
+        if brokers is not None and saved is not None and brokers != saved:
+            raise LauncherError(f"{self.run_dir} holds a cluster of {saved} brokers, not {brokers}")
+        self.brokers: int = saved or brokers or 3
+        if self.brokers < 2:
+            raise LauncherError("a cluster needs at least two brokers")
+        self.version: str = version or state.get("version") or DEFAULT_VERSION
+        self.cluster_id: str = state.get("cluster_id") or random_cluster_id()
+        self.nodes: dict[int, KafkaNode] = {
+            node_id: KafkaNode(
+                self.run_dir / f"node-{node_id}",
+                self.version,
+                heap=heap,
+                die_with_parent=die_with_parent,
+                node_id=node_id,
+            )
+            for node_id in range(1, self.brokers + 1)
+        }
+
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / CLUSTER_STATE_FILE
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's address, comma-separated: a client finds the cluster through any."""
+        return ",".join(node.bootstrap for node in self.nodes.values())
+
+    def node(self, node_id: int) -> KafkaNode:
+        """One node by id, to stop, kill() or start() it alone (same ports, same data)."""
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise LauncherError(f"no node {node_id}: the ids are 1..{self.brokers}") from None
+
+    def is_running(self) -> bool:
+        """True when every node runs."""
+        return all(node.is_running() for node in self.nodes.values())
+
+    def live_brokers(self) -> set[int]:
+        """The brokers the cluster's metadata lists as alive, asked of the first that answers."""
+        for node in self.nodes.values():
+            if node.port is not None and node.is_running():
+                brokers = live_brokers("127.0.0.1", node.port)
+                if brokers is not None:
+                    return brokers
+        return set()
+
+    def _config(self, voters: str) -> dict[str, str]:
+        replicas = min(self.brokers, 3)
+        in_sync = str(replicas // 2 + 1)
+        return {
+            "controller.quorum.voters": voters,
+            "default.replication.factor": str(replicas),
+            "offsets.topic.replication.factor": str(replicas),
+            "transaction.state.log.replication.factor": str(replicas),
+            "transaction.state.log.min.isr": in_sync,
+            "min.insync.replicas": in_sync,
+            "unclean.leader.election.enable": "false",
+        }
+
+    def _configure(self) -> None:
+        """New ports for every node; formats each node's storage the first time."""
+        ports = free_ports(2 * self.brokers)
+        voters = ",".join(f"{i}@127.0.0.1:{ports[2 * i - 1]}" for i in self.nodes)
+        for node in self.nodes.values():
+            node.extra_config.update(self._config(voters))
+        self._each(
+            lambda node: node.configure(
+                ports[2 * node.node_id - 2], ports[2 * node.node_id - 1], self.cluster_id
+            )
+        )
+        state = {
+            "version": self.version,
+            "brokers": self.brokers,
+            "cluster_id": self.cluster_id,
+            "bootstrap": self.bootstrap,
+            "nodes": [
+                {"id": i, "port": node.port, "controller_port": node.controller_port}
+                for i, node in self.nodes.items()
+            ],
+        }
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(self.state_path)
+
+    def _each(self, job: Callable[[KafkaNode], object]) -> None:
+        """Run `job` on every node at once (a node waits for the quorum, which needs the
+        others); raises the first failure, a PortsTaken first, once all have finished."""
+        with ThreadPoolExecutor(max_workers=self.brokers) as pool:
+            futures = [pool.submit(job, node) for node in self.nodes.values()]
+        errors = [exc for f in futures if (exc := f.exception()) is not None]
+        errors.sort(key=lambda exc: not isinstance(exc, PortsTaken))
+        if errors:
+            raise errors[0]
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Start (or resume) every node at once, wait until all serve requests and the
+        metadata lists every broker alive; returns the bootstrap list."""
+        fetch(self.version)
+        fresh = not self.state_path.is_file()
+        attempts = 3 if fresh else 1
+        for attempt in range(1, attempts + 1):
+            if fresh:
+                self._configure()
+            try:
+                self._each(lambda node: node.start(timeout))
+                self._wait_for_brokers(timeout)
+            except LauncherError as exc:
+                if fresh:
+                    self.stop()
+                if isinstance(exc, PortsTaken) and attempt < attempts:
+                    continue
+                raise
+            return self.bootstrap
+        raise AssertionError("unreachable")
+
+    def _wait_for_brokers(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while (alive := self.live_brokers()) != set(self.nodes):
+            if time.monotonic() > deadline:
+                raise LauncherError(
+                    f"the cluster lists brokers {sorted(alive)} alive, not all of "
+                    f"{sorted(self.nodes)}, after {timeout:.0f}s"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Clean shutdown of every node at once. Keeps data and ports."""
+        self._each(lambda node: node.stop(timeout))
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each node's id, port, pid, whether it runs, and its log."""
+        return [
+            {
+                "node": i,
+                "port": node.port,
+                "pid": node.pid,
+                "running": node.is_running(),
+                "log": node.log_path,
+            }
+            for i, node in self.nodes.items()
+        ]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 # --------------------------------------------------------------------------- CLI
@@ -637,41 +857,96 @@ def _default_run_dir() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["fetch", "start", "stop", "status"])
+    parser.add_argument("command", choices=["fetch", "start", "stop", "status", "kill"])
     parser.add_argument("--dir", type=Path, default=_default_run_dir(), help="run directory")
     parser.add_argument(
         "--version", default=None, help=f"Kafka version (default {DEFAULT_VERSION})"
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
     parser.add_argument("--fresh", action="store_true", help="start: wipe the run directory first")
+    parser.add_argument(
+        "--brokers", type=int, default=None, help="start: nodes in the cluster (default 1)"
+    )
+    parser.add_argument(
+        "--node", type=int, default=None, help="start, stop, kill: only this node of a cluster"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
             print(f"libs={fetch(args.version or DEFAULT_VERSION)}")
             return 0
         if args.command == "start" and args.fresh and args.dir.exists():
-            KafkaNode(args.dir).stop()
+            _stop_any(args.dir)
             shutil.rmtree(args.dir)
-        node = KafkaNode(args.dir, args.version)
-        if args.command == "start":
-            print(f"bootstrap={node.start(args.timeout)}")
-            print(f"pid={node.pid}")
-            print(f"log={node.log_path}")
-        elif args.command == "stop":
-            node.stop(args.timeout)
-            print("stopped")
-        else:
-            running = node.is_running()
-            print(f"running={str(running).lower()}")
-            if node.port is not None:
-                print(f"bootstrap={node.bootstrap}")
-            if running:
-                print(f"pid={node.pid}")
-            return 0 if running else 3
+        cluster = (args.brokers or 1) > 1 or (args.dir / CLUSTER_STATE_FILE).is_file()
+        if cluster and (args.dir / STATE_FILE).is_file():
+            raise LauncherError(f"{args.dir} holds a single node, not a cluster")
+        if cluster:
+            return _cluster_command(args)
+        if args.node is not None or args.command == "kill":
+            raise LauncherError(f"{args.dir} holds no cluster: --node and kill need one")
+        return _node_command(args)
     except LauncherError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _shown(value: object) -> str:
+    return str(value).lower() if value is None or isinstance(value, bool) else str(value)
+
+
+def _stop_any(run_dir: Path) -> None:
+    if (run_dir / CLUSTER_STATE_FILE).is_file():
+        KafkaCluster(run_dir).stop()
+    else:
+        KafkaNode(run_dir).stop()
+
+
+def _node_command(args: argparse.Namespace) -> int:
+    node = KafkaNode(args.dir, args.version)
+    if args.command == "start":
+        print(f"bootstrap={node.start(args.timeout)}")
+        print(f"pid={node.pid}")
+        print(f"log={node.log_path}")
+    elif args.command == "stop":
+        node.stop(args.timeout)
+        print("stopped")
+    else:
+        running = node.is_running()
+        print(f"running={str(running).lower()}")
+        if node.port is not None:
+            print(f"bootstrap={node.bootstrap}")
+        if running:
+            print(f"pid={node.pid}")
+        return 0 if running else 3
     return 0
+
+
+def _cluster_command(args: argparse.Namespace) -> int:
+    cluster = KafkaCluster(args.dir, args.brokers, args.version)
+    if args.command == "kill" and args.node is None:
+        raise LauncherError("kill needs --node ID")
+    if args.node is not None:
+        node = cluster.node(args.node)
+        if args.command == "start":
+            node.start(args.timeout)
+        elif args.command == "stop":
+            node.stop(args.timeout)
+        elif args.command == "kill":
+            node.kill()
+    elif args.command == "start":
+        cluster.start(args.timeout)
+    elif args.command == "stop":
+        cluster.stop(args.timeout)
+    running = cluster.is_running()
+    if args.command == "status":
+        print(f"running={str(running).lower()}")
+    if cluster.nodes[1].port is not None:
+        print(f"bootstrap={cluster.bootstrap}")
+    for line in cluster.status():
+        if args.node is None or line["node"] == args.node:
+            print(" ".join(f"{key}={_shown(value)}" for key, value in line.items()))
+    return 0 if running or args.command != "status" else 3
 
 
 if __name__ == "__main__":
