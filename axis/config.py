@@ -243,6 +243,13 @@ class Settings(BaseSettings):
         description="API processes of `axis serve`, plus one for the workers (`auto`: one "
         "process per core in all; 0: the API and the workers in one process).",
     )
+    serve_drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="After SIGTERM, `axis serve` answers /readyz 503 and goes on serving this "
+        "long before it stops accepting (then it finishes the requests in flight): a load "
+        "balancer's health check takes it out first. 0: it stops accepting at once.",
+    )
 
     @classmethod
     def settings_customise_sources(

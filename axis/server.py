@@ -1,8 +1,11 @@
-"""The HTTP server of `axis serve`: uvicorn, which ends the app's long answers first.
+"""The HTTP server of `axis serve`: uvicorn, which drains before it stops.
 
-On a signal uvicorn stops accepting, then waits for every open answer to finish before it
-shuts the app down; a live stream (the console's overview) never finishes by itself, so
-the app's `stopping` event is set as soon as the signal arrives, and such streams end.
+On a signal the app's `stopping` event is set at once: `/readyz` answers 503 and the long
+answers that never finish by themselves (the console's live streams) end. The server goes on
+accepting for `AXIS_SERVE_DRAIN_SECONDS`, long enough for a load balancer's health check to
+take it out of rotation, so no request is sent to a port about to close; then uvicorn stops
+accepting and waits for every open answer to finish before it shuts the app down. A second
+signal skips what is left of the wait.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from axis.config import Settings
 
 
 class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+    def __init__(
+        self, config: uvicorn.Config, stopping: asyncio.Event, drain_seconds: float
+    ) -> None:
         super().__init__(config)
         self.stopping = stopping
+        self.drain_seconds = drain_seconds
+        self.draining = False
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
@@ -29,9 +36,22 @@ class _Server(uvicorn.Server):
         await super().serve(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.loop is not None:  # a signal handler: hand the event to the loop
-            self.loop.call_soon_threadsafe(self.stopping.set)
-        super().handle_exit(sig, frame)
+        if self.loop is None:  # not serving yet: nothing to drain
+            super().handle_exit(sig, frame)
+            return
+        # A signal handler: hand the event to the loop.
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        if self.draining or not self.drain_seconds:
+            super().handle_exit(sig, frame)
+            return
+        self.draining = True
+        self.loop.call_soon_threadsafe(
+            self.loop.call_later, self.drain_seconds, self._drained, sig, frame
+        )
+
+    def _drained(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:  # unless a second signal has stopped it already
+            super().handle_exit(sig, frame)
 
 
 def run_server(
@@ -50,7 +70,8 @@ def run_server(
         log_level=settings.log_level,
         http=with_header_deadline(settings.header_timeout_seconds),
     )
-    _Server(config, app.state.stopping).run(None if listening is None else [listening])
+    server = _Server(config, app.state.stopping, settings.serve_drain_seconds)
+    server.run(None if listening is None else [listening])
 
 
 def bind(settings: Settings, host: str, port: int) -> socket.socket:

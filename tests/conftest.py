@@ -170,6 +170,17 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         node.stop(remove=True)
 
 
+@pytest.fixture(scope="session")
+def haproxy_launcher() -> ModuleType:
+    """deploy/haproxy/launcher.py (`HAProxyNode`), once HAProxy is installed."""
+    launcher = _launcher("haproxy")
+    try:
+        launcher.ensure_installed()
+    except launcher.LauncherError as exc:
+        _unavailable("HAProxy", exc, None)
+    return launcher
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many tests ran against each real service, so a green run cannot hide skips."""
     terminalreporter.section("real services")

@@ -24,7 +24,12 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     """Ready when both the bus and the database answer now; says which engines they are, and
-    in `X-Axis-Process` which process answered (`axis serve --workers N` runs several)."""
+    in `X-Axis-Process` which process answered (`axis serve --workers N` runs several).
+    Not ready once the server is stopping: a load balancer sends it nothing new while it
+    finishes what it has (`AXIS_SERVE_DRAIN_SECONDS`)."""
+    process = {"X-Axis-Process": str(os.getpid())}
+    if request.app.state.stopping.is_set():
+        return JSONResponse({"status": "draining"}, status_code=503, headers=process)
     bus: Bus = request.app.state.bus
     engine = request.app.state.database
     checks: dict[str, dict[str, Any]] = {
@@ -43,5 +48,5 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "not ready", **checks},
         status_code=200 if ready else 503,
-        headers={"X-Axis-Process": str(os.getpid())},
+        headers=process,
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from served_axis import served_axis
 
 from axis.app import create_app
 from axis.config import Settings
@@ -51,6 +54,41 @@ async def test_readyz_is_503_when_the_database_does_not_answer(
     assert body["bus"]["ready"] is True
     assert body["database"]["ready"] is False
     assert body["database"]["error"]
+
+
+async def test_readyz_is_503_once_the_server_is_stopping(client: httpx.AsyncClient) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]
+    app.state.stopping.set()
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "draining"}
+    assert (await client.get("/healthz")).status_code == 200
+
+
+def test_a_signalled_server_serves_on_not_ready_until_the_drain_ends(
+    migrated_data_dir: Path,
+) -> None:
+    """SIGTERM: new connections are still answered, /readyz with 503 (a load balancer takes
+    the process out), for AXIS_SERVE_DRAIN_SECONDS; a second signal cuts the wait short."""
+    env = {"AXIS_SERVE_DRAIN_SECONDS": "60"}
+    with served_axis(migrated_data_dir, env, arguments=["--only-api", "--workers", "0"]) as axis:
+        with httpx.Client(base_url=axis.base_url, timeout=5) as kept_alive:
+            assert kept_alive.get("/readyz").status_code == 200
+            axis.process.send_signal(signal.SIGTERM)
+            end = time.monotonic() + 10
+            while (answer := httpx.get(f"{axis.base_url}/readyz")).status_code == 200:
+                assert time.monotonic() < end, "still ready 10 s after SIGTERM"
+                time.sleep(0.05)  # polling another process, with a deadline
+            assert answer.status_code == 503
+            assert answer.json() == {"status": "draining"}
+            assert httpx.get(f"{axis.base_url}/healthz").status_code == 200
+            assert kept_alive.get("/healthz").status_code == 200
+            assert axis.process.poll() is None
+
+        axis.process.send_signal(signal.SIGTERM)
+        axis.process.wait(timeout=15)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{axis.base_url}/healthz")
 
 
 async def test_metrics_in_prometheus_format(client: httpx.AsyncClient) -> None:

@@ -230,7 +230,8 @@ class Deployment:
     # Processes
 
     async def _spawn(self, name: str, *arguments: str) -> AxisProcess:
-        number = sum(1 for p in self.processes if p.name.startswith(name)) + 1
+        # The log files so far, not self.processes: two started at once both count it first.
+        number = sum(1 for _ in self.root.glob(f"{name}-*.log")) + 1
         log = self.root / f"{name}-{number}.log"
         with log.open("wb") as output:
             process = await asyncio.create_subprocess_exec(
@@ -248,14 +249,18 @@ class Deployment:
         self.processes.append(child)
         return child
 
-    async def start_api(self) -> AxisProcess:
+    async def start_api(self, port: int | None = None) -> AxisProcess:
         """`axis serve --only-api`, once it answers /readyz."""
-        return await self.start_serve("--only-api")
+        return await self.start_serve("--only-api", port=port)
 
-    async def start_serve(self, *arguments: str, deadline: float = START_DEADLINE) -> AxisProcess:
-        """`axis serve [arguments]`, once it answers /readyz (within `deadline` s)."""
-        api = await self._spawn("api", "serve", *arguments)
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as http:
+    async def start_serve(
+        self, *arguments: str, deadline: float = START_DEADLINE, port: int | None = None
+    ) -> AxisProcess:
+        """`axis serve [arguments]`, once it answers /readyz (within `deadline` s); on `port`
+        rather than the deployment's (several API processes behind a load balancer)."""
+        port = port or self.port
+        api = await self._spawn("api", "serve", *arguments, "--port", str(port))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
 
             async def ready() -> bool:
                 assert api.running, f"{api.name} exited:\n{api.log_tail()}"
