@@ -244,7 +244,11 @@ class LogPlan:
                 event["agency_code"] = doc.sender
                 if step == 0:
                     event["type"] = "document.received"
-                    event["data"] = {"sha256": sha256(), "size": rng.randint(8_000, 2_000_000)}
+                    event["data"] = {
+                        "sha256": sha256(),
+                        "size": rng.randint(8_000, 2_000_000),
+                        "transport": "bearer",
+                    }
                 elif step == 1:
                     event["type"] = "document.verified"
                     event["data"] = {"certificate": sha256(), "algorithm": ALGORITHM}
@@ -271,6 +275,7 @@ class LogPlan:
                     "status_code": rng.choice(("02", "03", "04", "05")),
                     "signed": True,
                     "sha256": sha256(),
+                    "transport": "bearer",
                 }
                 yield event, at
                 continue
@@ -294,7 +299,7 @@ class LogPlan:
                 data["adapter"] = to_kind
             else:
                 event["type"] = "delivery.acked"
-                data = {"delivery_id": delivery_id, "result": "done", "reason": ""}
+                data = {"delivery_id": delivery_id, "kind": leg, "result": "done", "reason": ""}
             event["data"] = data
             yield event, at
 
