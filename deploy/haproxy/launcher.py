@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import ctypes
 import io
 import json
 import os
-import queue
 import re
 import shutil
 import signal
@@ -27,12 +25,21 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # deploy/launcher_support.py
+from launcher_support import (
+    LauncherError,
+    die_with_parent,
+    free_ports,
+    pid_alive,
+    spawn_in_keeper,
+    tail,
+    tail_text,
+)
 
 COMPOSE_CONFIG = Path(__file__).resolve().parents[1] / "compose" / "haproxy.cfg"
 BACKEND = "axis-api"
@@ -44,19 +51,6 @@ CHECK_TIMEOUT = "2s"
 """What a check may take: Compose's (its `inter`, 2 s). /readyz asks the bus and the
 database, which can take longer than a 500 ms interval on a busy machine."""
 POLL_INTERVAL = 0.05
-_T = TypeVar("_T")
-
-
-class LauncherError(RuntimeError):
-    """HAProxy could not be installed, configured, started or asked; with its log's tail."""
-
-    def __init__(self, message: str, log_tail: str = "") -> None:
-        super().__init__(message)
-        self.log_tail = log_tail
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text}\n--- log tail ---\n{self.log_tail}" if self.log_tail else text
 
 
 # --------------------------------------------------------------------------- installing
@@ -78,7 +72,7 @@ def ensure_installed() -> str:
             cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
         )
         if done.returncode != 0:
-            raise LauncherError(f"`{' '.join(cmd)}` failed", _tail_text(done.stdout + done.stderr))
+            raise LauncherError(f"`{' '.join(cmd)}` failed", tail_text(done.stdout + done.stderr))
     found = shutil.which("haproxy")
     if found is None:
         raise LauncherError("installed haproxy but found no haproxy binary")
@@ -154,80 +148,6 @@ def render_config(
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports free right now."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _tail_text(text: str, lines: int = 60) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    """Last lines of a log file ('' when missing), for error messages."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 64 * 1024))
-            return _tail_text(handle.read().decode("utf-8", "replace"), lines)
-    except OSError:
-        return ""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM HAProxy if the launching thread ends."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-_keeper_lock = threading.Lock()
-_keeper_jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
-_keeper: threading.Thread | None = None
-
-
-def _keeper_loop() -> None:
-    while True:
-        job, future = _keeper_jobs.get()
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(job())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-
-def _spawn_in_keeper(job: Callable[[], _T]) -> _T:
-    """Run `job` (a Popen) on one thread that lives as long as the process: PR_SET_PDEATHSIG
-    fires when the *thread* that forked the child exits (as deploy/kafka/launcher.py does)."""
-    global _keeper
-    with _keeper_lock:
-        if _keeper is None or not _keeper.is_alive():
-            _keeper = threading.Thread(target=_keeper_loop, name="haproxy-launcher", daemon=True)
-            _keeper.start()
-    future: Future[_T] = Future()
-    _keeper_jobs.put((job, future))
-    return future.result()
 
 
 # --------------------------------------------------------------------------- the node
@@ -306,7 +226,7 @@ class HAProxyNode:
         if self.process is not None:
             return self.process.poll() is None
         pid = self._pid
-        return pid is not None and _pid_alive(pid) and self._is_ours(pid)
+        return pid is not None and pid_alive(pid) and self._is_ours(pid)
 
     def _is_ours(self, pid: int) -> bool:
         """Guards against signalling a recycled pid."""
@@ -359,10 +279,10 @@ class HAProxyNode:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    preexec_fn=die_with_parent if self.die_with_parent else None,
                 )
 
-            self.process = _spawn_in_keeper(spawn) if self.die_with_parent else spawn()
+            self.process = spawn_in_keeper(spawn) if self.die_with_parent else spawn()
         self._pid = self.process.pid
         deadline = time.monotonic() + timeout
         while True:

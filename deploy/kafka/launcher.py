@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import json
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -30,13 +28,23 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # deploy/launcher_support.py
+from launcher_support import (
+    LauncherError,
+    die_with_parent,
+    free_ports,
+    pid_alive,
+    spawn_in_keeper,
+    tail,
+    tail_text,
+)
 
 DEFAULT_VERSION = "3.9.2"
 POM = Path(__file__).resolve().with_name("pom.xml")
@@ -50,19 +58,6 @@ POLL_INTERVAL = 0.2
 CLUSTER_STATE_FILE = "cluster.json"
 API_VERSIONS = 18  # Kafka API keys of the two requests the launcher sends itself
 METADATA = 3
-_T = TypeVar("_T")
-
-
-class LauncherError(RuntimeError):
-    """A service could not be fetched, started or stopped; carries the tail of its log."""
-
-    def __init__(self, message: str, log_tail: str = "") -> None:
-        super().__init__(message)
-        self.log_tail = log_tail
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text}\n--- log tail ---\n{self.log_tail}" if self.log_tail else text
 
 
 class PortsTaken(LauncherError):
@@ -149,7 +144,7 @@ def fetch(version: str = DEFAULT_VERSION) -> Path:
                 cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True
             )
             if done.returncode != 0:
-                tail = _tail_text(done.stdout + done.stderr)
+                tail = tail_text(done.stdout + done.stderr)
                 raise LauncherError(f"Maven could not fetch Kafka {version}", tail)
             jars = sorted(p.name for p in (work / "libs").glob("*.jar"))
             if not any(j.startswith("kafka_2.13-") for j in jars):
@@ -164,35 +159,6 @@ def fetch(version: str = DEFAULT_VERSION) -> Path:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct loopback ports that were free a moment ago (held together while picked)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def _tail_text(text: str, lines: int = 60) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    """Last lines of a log file ('' when missing), for error messages."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 64 * 1024))
-            return _tail_text(handle.read().decode("utf-8", "replace"), lines)
-    except OSError:
-        return ""
 
 
 def _java() -> str:
@@ -274,64 +240,11 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def _pid_alive(pid: int) -> bool:
-    """Alive and not a zombie (a reparented zombie may never be reaped in a container)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM the broker if the launching process dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-_keeper_lock = threading.Lock()
-_keeper_jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
-_keeper: threading.Thread | None = None
-
-
-def _keeper_loop() -> None:
-    while True:
-        job, future = _keeper_jobs.get()
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(job())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-
-def _spawn_in_keeper(job: Callable[[], _T]) -> _T:
-    """Run `job` (a Popen) on one thread that lives as long as the process.
-
-    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so spawning from a
-    short-lived thread (asyncio.to_thread, an executor) would kill the broker with it.
-    """
-    global _keeper
-    with _keeper_lock:
-        if _keeper is None or not _keeper.is_alive():
-            _keeper = threading.Thread(target=_keeper_loop, name="kafka-launcher", daemon=True)
-            _keeper.start()
-    future: Future[_T] = Future()
-    _keeper_jobs.put((job, future))
-    return future.result()
 
 
 LOG4J_PROPERTIES = """\
@@ -441,7 +354,7 @@ class KafkaNode:
         if self.process is not None:
             return self.process.poll() is None
         pid = self._pid
-        return pid is not None and _pid_alive(pid) and self._is_ours(pid)
+        return pid is not None and pid_alive(pid) and self._is_ours(pid)
 
     def _is_ours(self, pid: int) -> bool:
         """Guards against signalling a recycled pid."""
@@ -529,7 +442,7 @@ class KafkaNode:
         if done.returncode != 0 or not self._formatted():
             raise LauncherError(
                 "StorageTool could not format the KRaft storage",
-                _tail_text(done.stdout + done.stderr),
+                tail_text(done.stdout + done.stderr),
             )
 
     # ---- lifecycle
@@ -586,10 +499,10 @@ class KafkaNode:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    preexec_fn=die_with_parent if self.die_with_parent else None,
                 )
 
-            self.process = _spawn_in_keeper(spawn) if self.die_with_parent else spawn()
+            self.process = spawn_in_keeper(spawn) if self.die_with_parent else spawn()
         self._pid = self.process.pid
         deadline = time.monotonic() + timeout
         seen_marker = False
@@ -623,7 +536,7 @@ class KafkaNode:
         pid = self.pid
         if pid is None:
             return
-        if self.process is None and not (_pid_alive(pid) and self._is_ours(pid)):
+        if self.process is None and not (pid_alive(pid) and self._is_ours(pid)):
             self._pid = None
             return
         with contextlib.suppress(ProcessLookupError):
@@ -643,7 +556,7 @@ class KafkaNode:
                 return False
             return True
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid):
+        while pid_alive(pid):
             if time.monotonic() > deadline:
                 return False
             time.sleep(POLL_INTERVAL)

@@ -17,7 +17,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,24 +24,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # deploy/launcher_support.py
+from launcher_support import (
+    LauncherError,
+    free_ports,
+    tail,
+    tail_text,
+)
+
 DATABASE = "axis_test"
 SUPERUSER = "postgres"
 SYSTEM_USER = "postgres"
 STATE_FILE = "state.json"
 POLL_INTERVAL = 0.2
 NEEDED = ("initdb", "pg_ctl", "createdb")
-
-
-class LauncherError(RuntimeError):
-    """PostgreSQL could not be installed, started or stopped; carries the tail of its log."""
-
-    def __init__(self, message: str, log_tail: str = "") -> None:
-        super().__init__(message)
-        self.log_tail = log_tail
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text}\n--- log tail ---\n{self.log_tail}" if self.log_tail else text
 
 
 # --------------------------------------------------------------------------- binaries
@@ -85,7 +80,7 @@ def ensure_installed() -> Path:
             cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
         )
         if done.returncode != 0:
-            raise LauncherError(f"`{' '.join(cmd)}` failed", _tail_text(done.stdout + done.stderr))
+            raise LauncherError(f"`{' '.join(cmd)}` failed", tail_text(done.stdout + done.stderr))
     found = find_bin_dir()
     if found is None:
         raise LauncherError("installed postgresql but found no initdb/pg_ctl")
@@ -93,28 +88,6 @@ def ensure_installed() -> Path:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail_text(text: str, lines: int = 60) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    """Last lines of a log file ('' when missing), for error messages."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 64 * 1024))
-            return _tail_text(handle.read().decode("utf-8", "replace"), lines)
-    except OSError:
-        return ""
 
 
 def _as_root() -> bool:
@@ -337,7 +310,7 @@ class PostgresNode:
         attempts = 3 if fresh or self.port is None else 1
         for attempt in range(1, attempts + 1):
             if fresh or self.port is None:
-                self.port = free_port()
+                self.port = free_ports(1)[0]
             self._write_config()
             try:
                 self._run(
