@@ -181,7 +181,15 @@ async def test_clients_through_haproxy_lose_nothing_to_a_drain_or_a_kill(
         await sending
         print(f"[lb] all answered at {time.monotonic() - started:.1f} s")
 
-        failures = [(at, note) for notes in lost.values() for at, note in notes]
+        # A 429 is the agency's own admission limit (its senders share one in-flight
+        # slot per process), resent like any refusal; what the drain and the kill may
+        # not cause is anything else.
+        failures = [
+            (at, note)
+            for notes in lost.values()
+            for at, note in notes
+            if not note.startswith("429")
+        ]
         assert not [note for at, note in failures if at < killed_at], (
             "a request failed in the drain"
         )
