@@ -13,8 +13,10 @@ import contextlib
 import ctypes
 import os
 import queue
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -35,6 +37,23 @@ class LauncherError(RuntimeError):
     def __str__(self) -> str:
         text = super().__str__()
         return f"{text}\n--- log tail ---\n{self.log_tail}" if self.log_tail else text
+
+
+def apt_install(package: str, what: str) -> None:
+    """Install Debian's `package` as root with apt-get; LauncherError saying how, when this
+    process cannot (`what` names what is missing, for the message)."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise LauncherError(
+            f"{what} is not installed and cannot be installed from here: "
+            f"run `apt-get install -y {package}` as root"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
+        done = subprocess.run(
+            cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise LauncherError(f"`{' '.join(cmd)}` failed", tail_text(done.stdout + done.stderr))
 
 
 def free_ports(count: int) -> list[int]:

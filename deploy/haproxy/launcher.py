@@ -33,12 +33,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # deploy/launcher_support.py
 from launcher_support import (
     LauncherError,
+    apt_install,
     die_with_parent,
     free_ports,
     pid_alive,
     spawn_in_keeper,
     tail,
-    tail_text,
 )
 
 COMPOSE_CONFIG = Path(__file__).resolve().parents[1] / "compose" / "haproxy.cfg"
@@ -61,18 +61,7 @@ def ensure_installed() -> str:
     found = shutil.which("haproxy")
     if found is not None:
         return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise LauncherError(
-            "haproxy is not installed and cannot be installed from here: "
-            "run `apt-get install -y haproxy` as root"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "haproxy"]):
-        done = subprocess.run(
-            cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise LauncherError(f"`{' '.join(cmd)}` failed", tail_text(done.stdout + done.stderr))
+    apt_install("haproxy", "haproxy")
     found = shutil.which("haproxy")
     if found is None:
         raise LauncherError("installed haproxy but found no haproxy binary")

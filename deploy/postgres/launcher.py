@@ -27,9 +27,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # deploy/launcher_support.py
 from launcher_support import (
     LauncherError,
+    apt_install,
     free_ports,
     tail,
-    tail_text,
 )
 
 DATABASE = "axis_test"
@@ -69,18 +69,7 @@ def ensure_installed() -> Path:
     found = find_bin_dir()
     if found is not None:
         return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise LauncherError(
-            "PostgreSQL (initdb, pg_ctl) is not installed and cannot be installed from here: "
-            "run `apt-get install -y postgresql` as root"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-        done = subprocess.run(
-            cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise LauncherError(f"`{' '.join(cmd)}` failed", tail_text(done.stdout + done.stderr))
+    apt_install("postgresql", "PostgreSQL (initdb, pg_ctl)")
     found = find_bin_dir()
     if found is None:
         raise LauncherError("installed postgresql but found no initdb/pg_ctl")
