@@ -39,9 +39,15 @@ def delivery_id(message_id: str, recipient: str) -> str:
 async def route(context: WorkerContext, records: Sequence[Record]) -> None:
     """Create the deliveries of the accepted messages of `records` (one `getmany`) and
     queue them: one transaction and one publish for the whole batch."""
-    routed = [message for record in records if (message := _routed(record)) is not None]
+    routed: dict[str, _Routed] = {}
+    for record in records:
+        message = _routed(record)
+        # A message accepted twice (an API killed between publishing and answering, then
+        # the sender's resend) has two records: its deliveries are made once.
+        if message is not None:
+            routed.setdefault(message.message_id, message)
     if routed:
-        await _queue(context, routed)
+        await _queue(context, list(routed.values()))
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,17 @@ async def test_a_batch_is_routed_together_and_an_orphan_holds_up_no_other(
     await asyncio.wait_for(routing, DEADLINE)
     assert time.monotonic() - started >= COMMIT_WAIT_SECONDS
     assert await states(context, orphan) == []
+
+
+async def test_a_document_accepted_twice_in_one_batch_is_routed_once(
+    context: WorkerContext,
+) -> None:
+    """An API killed between publishing `accepted` and answering leaves a record; the
+    sender's resend is accepted again under the same document id, with a second record. Both
+    in one `getmany` (a rebalance hands the batch to another router) make the same deliveries
+    twice: they are queued once, not inserted twice forever."""
+    await agencies(context)
+    document = await committed_document(context, "resent")
+    batch = [accepted(document, 0), accepted(document, 1)]
+    await asyncio.wait_for(route(context, batch), DEADLINE)
+    assert await states(context, document) == [DeliveryState.QUEUED] * len(RECIPIENTS)
