@@ -1,6 +1,6 @@
 """The floors a bench compares the axis with, measured on the same machine in the same run.
 
-- The framework floor: a bare FastAPI app in its own uvicorn process (one worker, the httptools
+- The framework floor: a bare FastAPI app in its own uvicorn process (one worker, the h11
   protocol `axis serve` uses) whose endpoint reads the body and answers 202; it is driven
   by the bench's load generator at the same concurrency: requests/s and that process's CPU
   per request. No real endpoint can be cheaper than this.
