@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import queue
 import shutil
@@ -54,6 +55,23 @@ def apt_install(package: str, what: str) -> None:
         )
         if done.returncode != 0:
             raise LauncherError(f"`{' '.join(cmd)}` failed", tail_text(done.stdout + done.stderr))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A launcher's state file, or {} when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json(path: Path, state: dict[str, Any]) -> None:
+    """Write a state file whole or not at all (a crash mid-write leaves the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def free_ports(count: int) -> list[int]:

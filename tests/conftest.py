@@ -79,7 +79,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mixed = [item for item in items if _mixed_deployment(item)]
     if mixed:
         config.hook.pytest_deselected(items=mixed)
-        items[:] = [item for item in items if not _mixed_deployment(item)]
+        dropped = set(mixed)
+        items[:] = [item for item in items if item not in dropped]
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & KAFKA_FIXTURES:

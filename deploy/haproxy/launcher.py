@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import csv
 import io
-import json
 import os
 import re
 import shutil
@@ -37,8 +36,10 @@ from launcher_support import (
     die_with_parent,
     free_ports,
     pid_alive,
+    read_json,
     spawn_in_keeper,
     tail,
+    write_json,
 )
 
 COMPOSE_CONFIG = Path(__file__).resolve().parents[1] / "compose" / "haproxy.cfg"
@@ -193,11 +194,7 @@ class HAProxyNode:
         return self.process.pid if self.process is not None else self._pid
 
     def _read_state(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.run_dir / STATE_FILE).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json(self.run_dir / STATE_FILE)
 
     def _write_state(self) -> None:
         state = {
@@ -209,7 +206,7 @@ class HAProxyNode:
             "config": str(self.config_path),
             "log": str(self.log_path),
         }
-        (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+        write_json(self.run_dir / STATE_FILE, state)
 
     def is_running(self) -> bool:
         if self.process is not None:

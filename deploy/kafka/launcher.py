@@ -41,9 +41,11 @@ from launcher_support import (
     die_with_parent,
     free_ports,
     pid_alive,
+    read_json,
     spawn_in_keeper,
     tail,
     tail_text,
+    write_json,
 )
 
 DEFAULT_VERSION = "3.9.2"
@@ -333,7 +335,7 @@ class KafkaNode:
         return self.process.pid if self.process is not None else self._pid
 
     def _read_state(self) -> dict[str, Any]:
-        return _read_json(self.state_path)
+        return read_json(self.state_path)
 
     def _write_state(self) -> None:
         state = {
@@ -346,9 +348,7 @@ class KafkaNode:
             "pid": self.pid,
             "log": str(self.log_path),
         }
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
-        tmp.replace(self.state_path)
+        write_json(self.state_path, state)
 
     def is_running(self) -> bool:
         if self.process is not None:
@@ -606,7 +606,7 @@ class KafkaCluster:
         die_with_parent: bool = False,
     ) -> None:
         self.run_dir = Path(run_dir).resolve()
-        state = _read_json(self.state_path)
+        state = read_json(self.state_path)
         saved = state.get("brokers")
         if brokers is not None and saved is not None and brokers != saved:
             raise LauncherError(f"{self.run_dir} holds a cluster of {saved} brokers, not {brokers}")
@@ -689,10 +689,7 @@ class KafkaCluster:
                 for i, node in self.nodes.items()
             ],
         }
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
-        tmp.replace(self.state_path)
+        write_json(self.state_path, state)
 
     def _each(self, job: Callable[[KafkaNode], object]) -> None:
         """Run `job` on every node at once (a node waits for the quorum, which needs the
@@ -751,14 +748,6 @@ class KafkaCluster:
             }
             for i, node in self.nodes.items()
         ]
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 # --------------------------------------------------------------------------- CLI

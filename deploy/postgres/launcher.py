@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import pwd
 import shutil
@@ -29,7 +28,9 @@ from launcher_support import (
     LauncherError,
     apt_install,
     free_ports,
+    read_json,
     tail,
+    write_json,
 )
 
 DATABASE = "axis_test"
@@ -182,11 +183,7 @@ class PostgresNode:
         return self.port
 
     def _read_state(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.run_dir / STATE_FILE).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json(self.run_dir / STATE_FILE)
 
     def _write_state(self) -> None:
         state = {
@@ -198,7 +195,7 @@ class PostgresNode:
             "data_dir": str(self.data_dir),
             "log": str(self.log_path),
         }
-        (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+        write_json(self.run_dir / STATE_FILE, state)
 
     # ---- running commands as the right user
 
