@@ -36,6 +36,7 @@ from axis.credentials import (
 )
 from axis.demo import DemoError, DemoOptions, run_demo
 from axis.events import Event, Origin, publish_events
+from axis.logs import configure_logging
 from axis.processes import api_process_count, serve_processes
 from axis.registry import (
     CertificateRecord,
@@ -146,6 +147,7 @@ def serve(
         settings = Settings(serve_workers="auto" if workers == "auto" else int(workers))
     else:
         _fail(f"--workers takes a number of processes or auto, not {workers!r}")
+    configure_logging(settings.log_level)
     host, port = host or settings.host, port or settings.port
     api_processes = api_process_count(settings.serve_workers, background=not only_api)
     if api_processes == 0:
@@ -176,13 +178,17 @@ def demo(
 @app.command()
 def worker() -> None:
     """Run the router and the delivery worker without the API (scale out: run several)."""
-    uvloop.run(run_worker_process(Settings()))
+    settings = Settings()
+    configure_logging(settings.log_level)
+    uvloop.run(run_worker_process(settings))
 
 
 @app.command("audit-writer")
 def audit_writer() -> None:
     """Run the audit writer alone: appends every event to the audit log (run one)."""
-    uvloop.run(run_audit_writer(Settings()))
+    settings = Settings()
+    configure_logging(settings.log_level)
+    uvloop.run(run_audit_writer(settings))
 
 
 @app.command()

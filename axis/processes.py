@@ -39,6 +39,7 @@ from prometheus_client import multiprocess
 
 from axis.app import create_app, prepare, run_background_process
 from axis.config import Settings
+from axis.logs import configure_logging
 from axis.server import bind, run_server
 
 logger = logging.getLogger(__name__)
@@ -91,12 +92,14 @@ def _api_process(
     parent: int, settings: Settings, host: str, port: int, listening: socket.socket
 ) -> None:
     _die_with(parent)
+    configure_logging(settings.log_level)
     app = create_app(settings, workers=False, migrated=True)
     run_server(app, settings, host, port, listening)
 
 
 def _background_process(parent: int, settings: Settings) -> None:
     _die_with(parent)
+    configure_logging(settings.log_level)
     uvloop.run(run_background_process(settings))
 
 
