@@ -403,9 +403,9 @@ class Deployment:
         finally:
             await bus.close()
 
-    async def events(self) -> list[dict[str, Any]]:
+    async def events(self, deadline: float = 30.0) -> list[dict[str, Any]]:
         """Every event on the events topic so far."""
-        return await self.read_topic(EVENTS)
+        return await self.read_topic(EVENTS, deadline)
 
 
 async def _own_postgres_database(server_url: str) -> tuple[str, str]:

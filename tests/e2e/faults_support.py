@@ -10,10 +10,14 @@ recipients (push, pull with ack, file drop) while each part fails in turn:
 5. the audit writer is killed, and restarted;
 6. PostgreSQL is restarted (fast shutdown: every connection is cut).
 
-Fault k fires once (k + 1) / (faults + 2) of the documents are acknowledged; no document past
-the next fault's mark is sent before fault k is repaired, so every fault meets load. Clients
+Fault k fires once (k + 1) / (faults + 2) of the documents are acknowledged and fault k - 1
+is repaired; the last 1 / (faults + 2) are sent only once every fault is repaired, so every
+fault meets load (when a repair takes longer than its share of documents, the senders wait:
+the figures then show that pause). Clients
 resend the same bytes until answered, as the agency client does; the pull agency polls its
-inbox, downloads and acknowledges. Afterwards `FaultRun.check` says what reached whom, and
+inbox, downloads and acknowledges. An axis process that exits by itself (the audit writer
+does when PostgreSQL goes away) is restarted, as Compose's `restart: unless-stopped` does,
+and named in the figures. Afterwards `FaultRun.check` says what reached whom, and
 `Figures` holds the counts, each fault's time to recover and its throughput dip.
 
 Shared by tests/e2e/test_e2e_faults.py (CI, 1,000 documents) and bench/faults.py (10,000).
@@ -26,6 +30,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -126,6 +131,8 @@ class Figures:
     delivered_records_repeated: int = 0
     lost: int = 0
     pull_failures: int = 0
+    restarted: list[str] = field(default_factory=list)
+    """Axis processes that exited by themselves, restarted as their supervisor would."""
     audit_entries: int = 0
     audit_checkpoints: int = 0
     seconds: float = 0.0
@@ -141,6 +148,7 @@ class Figures:
             f"deliveries {self.deliveries}, delivered {self.delivered}, lost {self.lost}, "
             f"pushed more than once {self.pushed_twice}, `delivered` records repeated "
             f"{self.delivered_records_repeated}, pull failures {self.pull_failures}",
+            f"exited by themselves (restarted): {', '.join(self.restarted) or 'none'}",
             f"audit log: {self.audit_entries} entries, {self.audit_checkpoints} checkpoints, "
             "verified offline",
             "",
@@ -205,6 +213,7 @@ class FaultRun:
         self.pulled_other_bodies: list[str] = []
         self.pull_failures = 0
         self.faults: list[Fault] = []
+        self.restarted: list[str] = []
         self.steps: list[tuple[str, Callable[[Fault], Awaitable[None]]]] = [
             ("broker killed (kill -9)", self.kill_broker),
             ("partition leader's broker stopped", self.stop_leader),
@@ -213,10 +222,13 @@ class FaultRun:
             ("audit writer killed", self.kill_audit_writer),
             ("PostgreSQL restarted", self.restart_postgres),
         ]
-        step = documents // (len(self.steps) + 2)
-        self.marks = [step * (k + 1) for k in range(len(self.steps) + 1)]
-        """Fault k fires at marks[k] acknowledged; documents from marks[k + 1] wait for its
-        repair."""
+        self.step = documents // (len(self.steps) + 2)
+        self.marks = [self.step * (k + 1) for k in range(len(self.steps))]
+        """Fault k fires at marks[k] acknowledged."""
+        self.held_from = self.step * (len(self.steps) + 1)
+        """Documents from here on wait until every fault is repaired."""
+        self.share_deadline = STEP_DEADLINE + self.step
+        """The wait for a share of the documents to be answered (at least one a second)."""
         self.started = 0.0
         self.finished = 0.0
 
@@ -227,8 +239,13 @@ class FaultRun:
         try:
             async with serving(self.receiver) as url:
                 await self.deploy(url)
-                await self.send_through_faults()
-                await self.settle()
+                supervising = asyncio.create_task(self.supervise())
+                try:
+                    await self.send_through_faults()
+                    await self.settle()
+                finally:
+                    supervising.cancel()
+                    await asyncio.gather(supervising, return_exceptions=True)
             return await self.check()
         except BaseException:
             print(self.logs())
@@ -247,13 +264,39 @@ class FaultRun:
         await deployment.add_tokens([PULL], auditor=True)
         self.envelopes = await deployment.sign_documents(list(RECIPIENTS), "faults", self.documents)
         self.outcomes = [Outcome() for _ in self.envelopes]
-        ports = [int(backend.rsplit(":", 1)[1]) for backend in self.haproxy.backends]
+        ports = [self.api_port(index) for index in range(len(self.haproxy.backends))]
         self.apis = list(await asyncio.gather(*(deployment.start_api(port) for port in ports)))
         self.workers = [await deployment.start_worker() for _ in range(2)]
         self.writer = await deployment.start_audit_writer()
         deployment.port = self.haproxy.port  # agencies, and the checks, go through HAProxy
         for number in range(1, len(ports) + 1):
             await wait_haproxy_status(self.haproxy, f"api-{number}", "UP")
+
+    async def supervise(self) -> None:
+        """Restart an axis process that exited by itself (not killed by a fault), as its
+        supervisor does where it is deployed (Compose: `restart: unless-stopped`)."""
+        while True:
+            for index, api in enumerate(self.apis):
+                if self.exited(api):
+                    self.apis[index] = await self.deployment.start_api(self.api_port(index))
+            for index, worker in enumerate(self.workers):
+                if self.exited(worker):
+                    self.workers[index] = await self.deployment.start_worker()
+            if self.writer is not None and self.exited(self.writer):
+                self.writer = await self.deployment.start_audit_writer()
+            await asyncio.sleep(0.5)
+
+    def exited(self, process: AxisProcess) -> bool:
+        """`process` ended, and not of a fault's `kill -9` (noted: it is restarted)."""
+        code = process.process.returncode
+        if code is None or code == -signal.SIGKILL:
+            return False
+        at = time.monotonic() - self.started
+        self.restarted.append(f"{process.name} (exit {code}, at {at:.0f} s)")
+        return True
+
+    def api_port(self, index: int) -> int:
+        return int(self.haproxy.backends[index].rsplit(":", 1)[1])
 
     async def send_through_faults(self) -> None:
         self.started = time.monotonic()
@@ -266,13 +309,13 @@ class FaultRun:
                     assert not sending.done(), "every document was sent before the faults"
                     return len(self.acknowledged_at) >= mark
 
-                await wait_until(reached, f"{self.marks[k]} acknowledged", STEP_DEADLINE)
+                await wait_until(reached, f"{self.marks[k]} acknowledged", self.share_deadline)
                 fault = Fault(name, time.monotonic())
                 self.faults.append(fault)
                 print(f"[faults] {name} at {fault.began - self.started:.1f} s")
                 await inject(fault)
                 fault.repaired = time.monotonic()
-            await asyncio.wait_for(sending, STEP_DEADLINE)
+            await asyncio.wait_for(sending, 2 * self.share_deadline)
             self.finished = time.monotonic()
             await self.settle_pulls(pulling)
         finally:
@@ -284,12 +327,13 @@ class FaultRun:
         async with self.deployment.client(timeout=60) as client:
             while self.taken < self.documents:
                 number = self.taken
-                repairs_needed = sum(1 for mark in self.marks[1:] if number >= mark)
+                if number >= self.held_from:
 
-                async def repaired(needed: int = repairs_needed) -> bool:
-                    return sum(1 for fault in self.faults if fault.repaired) >= needed
+                    async def all_repaired() -> bool:
+                        repaired = [fault for fault in self.faults if fault.repaired]
+                        return len(repaired) == len(self.steps)
 
-                await wait_until(repaired, f"fault {repairs_needed} repaired", STEP_DEADLINE)
+                    await wait_until(all_repaired, "every fault repaired", 3 * STEP_DEADLINE)
                 if self.taken != number:
                     continue  # another sender took it meanwhile
                 self.taken += 1
@@ -330,8 +374,13 @@ class FaultRun:
             )
 
         await wait_until(
-            all_acknowledged, "every pull delivery acknowledged", STEP_DEADLINE, every=0.5
+            all_acknowledged, "every pull delivery acknowledged", self.settle_deadline, every=0.5
         )
+
+    @property
+    def settle_deadline(self) -> float:
+        """The wait for what was accepted to be delivered (or audited): two a second."""
+        return STEP_DEADLINE + self.documents / 2
 
     def accepted_count(self) -> int:
         return sum(1 for outcome in self.outcomes if outcome.answers)
@@ -344,14 +393,16 @@ class FaultRun:
             done = [d for d in (await self.deployment.deliveries()).values() if DONE[d[0]] == d[2]]
             return len(done) >= len(RECIPIENTS) * self.accepted_count()
 
-        await wait_until(all_done, "every delivery done", STEP_DEADLINE, every=0.5)
-        event_ids = {event["id"] for event in await self.deployment.events()}
+        await wait_until(all_done, "every delivery done", self.settle_deadline, every=0.5)
+        event_ids = {event["id"] for event in await self.deployment.events(STEP_DEADLINE)}
 
         async def all_signed() -> bool:
             entries, signed = await self.audit_sizes()
             return entries >= len(event_ids) and signed == entries
 
-        await wait_until(all_signed, "every event in the audit log, signed", STEP_DEADLINE)
+        await wait_until(
+            all_signed, "every event in the audit log, signed", self.settle_deadline, every=0.5
+        )
 
     async def audit_sizes(self) -> tuple[int, int]:
         """(entries in the audit log, size of its last checkpoint)."""
@@ -387,9 +438,9 @@ class FaultRun:
         pushed = len(self.receiver.answered_at)
 
         async def taken_over() -> bool:
-            return len(self.receiver.answered_at) >= pushed + self.marks[0] // 2
+            return len(self.receiver.answered_at) >= pushed + self.step // 2
 
-        await wait_until(taken_over, "pushes by the other worker", STEP_DEADLINE)
+        await wait_until(taken_over, "pushes by the other worker", self.share_deadline)
         self.workers[0] = await self.deployment.start_worker()
 
     async def kill_api(self, fault: Fault) -> None:
@@ -401,8 +452,7 @@ class FaultRun:
         await wait_until(busy, f"a request in flight at {name}", STEP_DEADLINE, every=0.005)
         await api.kill_hard(with_children=True)
         await wait_haproxy_status(self.haproxy, name, "DOWN")
-        port = int(self.haproxy.backends[1].rsplit(":", 1)[1])
-        self.apis[1] = await self.deployment.start_api(port)
+        self.apis[1] = await self.deployment.start_api(self.api_port(1))
         await wait_haproxy_status(self.haproxy, name, "UP")
 
     async def kill_audit_writer(self, fault: Fault) -> None:
@@ -415,12 +465,12 @@ class FaultRun:
 
     async def progress(self, what: str) -> None:
         """Until half a step more documents are acknowledged (the axis goes on meanwhile)."""
-        target = len(self.acknowledged_at) + self.marks[0] // 2
+        target = len(self.acknowledged_at) + self.step // 2
 
         async def reached() -> bool:
             return len(self.acknowledged_at) >= target
 
-        await wait_until(reached, what, STEP_DEADLINE)
+        await wait_until(reached, what, self.share_deadline)
 
     async def restart_broker(self, node: int) -> None:
         """Start `node` again, and wait until every partition has its three replicas in
@@ -496,11 +546,12 @@ class FaultRun:
             pushed_twice=sum(1 for c in self.receiver.attempts_per_delivery().values() if c > 1),
             lost=len(lost),
             pull_failures=self.pull_failures,
+            restarted=self.restarted,
             seconds=self.finished - self.started,
         )
         figures.audit_entries, figures.audit_checkpoints = await self.verify_audit_log()
         figures.delivered_records_repeated = check_one_delivered_each(
-            await self.deployment.events(), expected
+            await self.deployment.events(STEP_DEADLINE), expected
         )
         for k, fault in enumerate(self.faults):
             until = self.faults[k + 1].began if k + 1 < len(self.faults) else self.finished

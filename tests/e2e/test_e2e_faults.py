@@ -24,7 +24,7 @@ from push_endpoint import free_port
 if TYPE_CHECKING:
     from deploy.kafka.launcher import KafkaCluster
 
-DOCUMENTS = 200
+DOCUMENTS = 1000
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -52,7 +52,7 @@ def haproxy(haproxy_launcher: ModuleType, tmp_path: Path) -> Iterator[Any]:
         node.stop()
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(900)
 async def test_nothing_acknowledged_is_lost_while_every_part_fails_in_turn(
     kafka_cluster: KafkaCluster, postgres: Any, haproxy: Any, tmp_path: Path
 ) -> None:
