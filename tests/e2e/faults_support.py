@@ -27,6 +27,7 @@ Every wait has a deadline; a failure prints the processes' log tails.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
 import re
@@ -84,9 +85,10 @@ ENVIRONMENT = {
     "AXIS_CHECKPOINT_INTERVAL_SECONDS": "1",
     "AXIS_CHECKPOINT_EVERY_ENTRIES": "2000",
 }
-WINDOW = 1.0
-"""Rates are counted over sliding windows of this many seconds (stepping a quarter)."""
-BASELINE = 5.0
+WINDOW = 3.0
+"""Rates are counted over sliding windows of this many seconds, stepping by a tenth (at a
+few documents a second, a shorter window shows the machine's noise as dips)."""
+BASELINE = 10.0
 """A fault's baseline rate: the rate over this many seconds before it."""
 
 
@@ -170,7 +172,7 @@ def recovery(times: list[float], began: float, until: float) -> Recovery:
     ordered = sorted(times)
 
     def count(start: float, end: float) -> int:
-        return sum(1 for t in ordered if start <= t < end)
+        return bisect.bisect_left(ordered, end) - bisect.bisect_left(ordered, start)
 
     baseline = count(began - BASELINE, began) / BASELINE
     recovered_after, lowest = 0.0, baseline
@@ -180,7 +182,7 @@ def recovery(times: list[float], began: float, until: float) -> Recovery:
         lowest = min(lowest, rate)
         if rate < baseline / 2:
             recovered_after = start + WINDOW - began
-        start += WINDOW / 4
+        start += WINDOW / 10
     return Recovery(baseline, recovered_after, lowest)
 
 
