@@ -28,7 +28,7 @@ pytest_plugins = ["database_fixtures"]
 KAFKA_ENV = "AXIS_TEST_KAFKA_BOOTSTRAP"
 POSTGRES_ENV = "AXIS_TEST_POSTGRES_URL"
 KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "kafka_node", "kafka_cluster"})
-POSTGRES_FIXTURES = frozenset({"postgres_url"})
+POSTGRES_FIXTURES = frozenset({"postgres_url", "postgres_launcher"})
 
 
 def _launcher(service: str) -> ModuleType:
@@ -180,6 +180,12 @@ def haproxy_launcher() -> ModuleType:
     except launcher.LauncherError as exc:
         _unavailable("HAProxy", exc, None)
     return launcher
+
+
+@pytest.fixture(scope="session")
+def postgres_launcher() -> ModuleType:
+    """deploy/postgres/launcher.py (`PostgresNode`), for a test that restarts its own server."""
+    return _launcher("postgres")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

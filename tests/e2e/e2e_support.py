@@ -86,6 +86,8 @@ class RecordingReceiver(FaultyReceiver):
     def __init__(self, directory: Path, *, delay: float = 0.0) -> None:
         super().__init__(directory, PUSH_SECRET, delay=delay)
         self.arrivals: list[str] = []
+        self.answered_at: list[float] = []
+        """When each request was answered (monotonic), for rates over time."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -93,6 +95,8 @@ class RecordingReceiver(FaultyReceiver):
             delivery_id = headers.get(DELIVERY_ID_HEADER.lower(), b"").decode()
             self.arrivals.append(delivery_id)
         await super().__call__(scope, receive, send)
+        if scope["type"] == "http":
+            self.answered_at.append(time.monotonic())
 
     def stored_ids(self) -> set[str]:
         return set(self.stored())
@@ -113,12 +117,17 @@ class AxisProcess:
     def running(self) -> bool:
         return self.process.returncode is None
 
-    async def kill_hard(self) -> None:
+    async def kill_hard(self, *, with_children: bool = False) -> None:
         """`kill -9` it and wait until it is gone, and every process it had started too (the
         children of `axis serve` die of their parent's death a moment after it): a test
-        that looks at what was committed before the kill looks once nothing can commit."""
+        that looks at what was committed before the kill looks once nothing can commit.
+        `with_children`: `kill -9` them at the same moment, as a machine's crash does (their
+        requests in flight die with them, not a moment later)."""
         below = descendants(self.process.pid)
         self.process.send_signal(signal.SIGKILL)
+        for pid in below if with_children else ():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         code = await asyncio.wait_for(self.process.wait(), START_DEADLINE)
         assert code == -signal.SIGKILL, f"{self.name} exited with {code} before the kill"
 
@@ -224,6 +233,18 @@ class Deployment:
                     await add_certificate(session, code, CertificateRecord(pem=pem), rules)
                 _, self.tokens[SENDER] = await create_token(session, Role.AGENCY, SENDER)
                 _, self.tokens["operator"] = await create_token(session, Role.OPERATOR)
+        finally:
+            await engine.dispose()
+
+    async def add_tokens(self, agencies: Iterable[str] = (), *, auditor: bool = False) -> None:
+        """Tokens for `agencies` (a pull recipient's own) and, with `auditor`, an auditor's."""
+        engine = create_engine(self.database_url)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                for code in agencies:
+                    _, self.tokens[code] = await create_token(session, Role.AGENCY, code)
+                if auditor:
+                    _, self.tokens["auditor"] = await create_token(session, Role.AUDITOR)
         finally:
             await engine.dispose()
 
@@ -335,6 +356,21 @@ class Deployment:
         finally:
             await engine.dispose()
 
+    async def deliveries(self) -> dict[str, tuple[str, str, str]]:
+        """Every delivery, from the database: id -> (recipient, document id, state)."""
+        engine = create_engine(self.database_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                query = select(
+                    Delivery.id, Delivery.recipient_code, Delivery.document_id, Delivery.state
+                )
+                return {
+                    delivery: (recipient, document, state.value)
+                    for delivery, recipient, document, state in await session.execute(query)
+                }
+        finally:
+            await engine.dispose()
+
     async def stored_documents(self) -> set[str]:
         """The ids of the documents the database holds (committed)."""
         engine = create_engine(self.database_url)
@@ -367,9 +403,9 @@ class Deployment:
         finally:
             await bus.close()
 
-    async def events(self) -> list[dict[str, Any]]:
+    async def events(self, deadline: float = 30.0) -> list[dict[str, Any]]:
         """Every event on the events topic so far."""
-        return await self.read_topic(EVENTS)
+        return await self.read_topic(EVENTS, deadline)
 
 
 async def _own_postgres_database(server_url: str) -> tuple[str, str]:
@@ -510,6 +546,22 @@ def push_agency(code: str, url: str) -> AgencyRecord:
     )
 
 
+def file_drop_agency(code: str, directory: Path) -> AgencyRecord:
+    """An agency whose deliveries are written into `directory` (under the file-drop root)."""
+    return AgencyRecord.model_validate(
+        {
+            "code": code,
+            "name": f"Agency {code}",
+            "level": "province",
+            "delivery": {
+                "kind": "file_drop",
+                "directory": str(directory),
+                "retry": {"max_attempts": 100, "max_age_seconds": 3600},
+            },
+        }
+    )
+
+
 def pull_agency(code: str) -> AgencyRecord:
     return AgencyRecord(code=code, name=f"Agency {code}", level=AgencyLevel.PROVINCE)
 
@@ -544,6 +596,35 @@ async def send_until_answered(
             outcome.failures.append(note)
         assert time.monotonic() < end, f"never accepted; last answer {note}"
         await asyncio.sleep(0.1)
+
+
+async def axis_cli(*arguments: str, env: dict[str, str]) -> tuple[int, str]:
+    """`python -m axis.cli ARGUMENTS` in `env`: its exit status and output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "axis.cli", *arguments, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def haproxy_server(haproxy: Any, name: str) -> dict[str, str]:
+    """HAProxy's `show stat` row for server `name` (deploy/haproxy/launcher.py's HAProxyNode)."""
+    row: dict[str, str] = (await asyncio.to_thread(haproxy.servers))[name]
+    return row
+
+
+async def wait_haproxy_status(
+    haproxy: Any, name: str, status: str, deadline: float = 30
+) -> dict[str, str]:
+    """HAProxy's row for `name` once its status is `status`."""
+
+    async def reached() -> dict[str, str] | None:
+        row = await haproxy_server(haproxy, name)
+        return row if row["status"] == status else None
+
+    return await wait_until(reached, f"{name} {status} in HAProxy", deadline, every=0.02)
 
 
 def summary(title: str, values: dict[str, object]) -> None:

@@ -5,18 +5,16 @@ axis certificate only; one changed character in the file is found at its entry."
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
-import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from e2e_support import ROOT, Deployment, pull_agency, wait_until
+from e2e_support import Deployment, axis_cli, pull_agency, wait_until
 from envelopes import AUDIT_TRAIL
 
 from axis.credentials import create_token
@@ -35,16 +33,6 @@ async def _tokens(deployment: Deployment) -> None:
             _, deployment.tokens["auditor"] = await create_token(session, Role.AUDITOR)
     finally:
         await engine.dispose()
-
-
-async def _axis_cli(*arguments: str, env: dict[str, str]) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "axis.cli", *arguments, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, output.decode()
 
 
 @pytest.mark.timeout(180)
@@ -98,7 +86,7 @@ async def test_a_documents_trail_verifies_offline(deployment: Deployment, tmp_pa
 
     offline = {k: v for k, v in os.environ.items() if not k.startswith("AXIS_")}
     offline["AXIS_DATA_DIR"] = str(tmp_path / "nothing-here")
-    status, output = await _axis_cli(
+    status, output = await axis_cli(
         "audit", "verify", str(bundle), "--certificate", str(certificate), env=offline
     )
     assert status == 0, output
@@ -112,11 +100,11 @@ async def test_a_documents_trail_verifies_offline(deployment: Deployment, tmp_pa
             parsed["entry"] = base64.b64encode(entry).decode()
             lines[number] = json.dumps(parsed).encode()
     bundle.write_bytes(b"\n".join(lines) + b"\n")
-    status, output = await _axis_cli(
+    status, output = await axis_cli(
         "audit", "verify", str(bundle), "--certificate", str(certificate), env=offline
     )
     assert status == 1, output
     assert "FAILED at position 5: the entry's bytes do not match its leaf hash" in output
 
-    status, output = await _axis_cli("audit", "verify", "--database", env=deployment.environment())
+    status, output = await axis_cli("audit", "verify", "--database", env=deployment.environment())
     assert status == 0, output

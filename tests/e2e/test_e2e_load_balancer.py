@@ -31,10 +31,12 @@ from e2e_support import (
     check_one_delivered_each,
     check_stored,
     deployment_on,
+    haproxy_server,
     push_agency,
     routed,
     summary,
     wait_delivered,
+    wait_haproxy_status,
     wait_until,
 )
 from process_table import descendants
@@ -53,7 +55,6 @@ ENVIRONMENT = {
     "AXIS_SERVE_WORKERS": "1",  # a supervisor and its API process, as deployed
     "AXIS_SERVE_DRAIN_SECONDS": str(DRAIN_SECONDS),
 }
-Row = dict[str, str]
 
 
 @pytest.fixture
@@ -78,21 +79,6 @@ def haproxy(haproxy_launcher: ModuleType, tmp_path: Path) -> Iterator[Any]:
         print(f"--- haproxy ---\n{haproxy_launcher.tail(node.log_path, 30)}")
 
 
-async def server(haproxy: Any, name: str) -> Row:
-    row: Row = (await asyncio.to_thread(haproxy.servers))[name]
-    return row
-
-
-async def wait_status(haproxy: Any, name: str, status: str, deadline: float = 30) -> Row:
-    """HAProxy's row for `name` once its status is `status`."""
-
-    async def reached() -> Row | None:
-        row = await server(haproxy, name)
-        return row if row["status"] == status else None
-
-    return await wait_until(reached, f"{name} {status} in HAProxy", deadline, every=0.02)
-
-
 @pytest.mark.timeout(180)
 async def test_clients_through_haproxy_lose_nothing_to_a_drain_or_a_kill(
     deployment: Deployment, haproxy: Any, tmp_path: Path
@@ -110,9 +96,10 @@ async def test_clients_through_haproxy_lose_nothing_to_a_drain_or_a_kill(
         await deployment.start_audit_writer()
         deployment.port = haproxy.port  # the agencies' address, and the test's, is HAProxy's
         for name in ("api-1", "api-2"):
-            await wait_status(haproxy, name, "UP")
+            await wait_haproxy_status(haproxy, name, "UP")
         downs_before = {
-            name: int((await server(haproxy, name))["chkdown"]) for name in ("api-1", "api-2")
+            name: int((await haproxy_server(haproxy, name))["chkdown"])
+            for name in ("api-1", "api-2")
         }
 
         # Agencies send, each its share, resending the same bytes until answered.
@@ -150,20 +137,20 @@ async def test_clients_through_haproxy_lose_nothing_to_a_drain_or_a_kill(
         # 1. SIGTERM to api-1: HAProxy takes it out on /readyz's 503 while it still serves.
         signalled_at = time.monotonic()
         apis[0].process.send_signal(signal.SIGTERM)
-        down = await wait_status(haproxy, "api-1", "DOWN")
+        down = await wait_haproxy_status(haproxy, "api-1", "DOWN")
         out_after = time.monotonic() - signalled_at
         assert out_after < DRAIN_SECONDS and apis[0].running, "out only once it had stopped"
         assert (down["check_status"], down["check_code"]) == ("L7STS", "503")
         assert await asyncio.wait_for(apis[0].process.wait(), 30) == 0
         drained_after = time.monotonic() - signalled_at
         apis[0] = await deployment.start_api(ports[0])
-        await wait_status(haproxy, "api-1", "UP")
+        await wait_haproxy_status(haproxy, "api-1", "UP")
         print(f"[lb] api-1 back at {time.monotonic() - started:.1f} s, {len(answers)} answered")
 
         # 2. kill -9 of api-2 while HAProxy has requests at it.
         async def busy() -> bool:
             assert not sending.done(), "every document was sent before the kill"
-            return int((await server(haproxy, "api-2"))["scur"]) > 0
+            return int((await haproxy_server(haproxy, "api-2"))["scur"]) > 0
 
         node = [apis[1].process.pid, *descendants(apis[1].process.pid)]
         await wait_until(busy, "a request in flight at api-2", 30, every=0.005)
@@ -171,12 +158,12 @@ async def test_clients_through_haproxy_lose_nothing_to_a_drain_or_a_kill(
         for pid in node:  # the supervisor and its API process at once, as a crash takes them
             os.kill(pid, signal.SIGKILL)
         await apis[1].kill_hard()
-        down = await wait_status(haproxy, "api-2", "DOWN")
+        down = await wait_haproxy_status(haproxy, "api-2", "DOWN")
         marked_after = time.monotonic() - killed_at
         assert down["check_status"] == "L4CON", down  # refused: nobody listens
         assert marked_after < 5, "two refused checks 500 ms apart took longer than 5 s"
         apis[1] = await deployment.start_api(ports[1])
-        await wait_status(haproxy, "api-2", "UP")
+        await wait_haproxy_status(haproxy, "api-2", "UP")
         print(f"[lb] api-2 back at {time.monotonic() - started:.1f} s, {len(answers)} answered")
         await sending
         print(f"[lb] all answered at {time.monotonic() - started:.1f} s")
@@ -195,7 +182,7 @@ async def test_clients_through_haproxy_lose_nothing_to_a_drain_or_a_kill(
         )
         assert failures, "no request was in flight at the kill"
         for name in ("api-1", "api-2"):
-            row = await server(haproxy, name)
+            row = await haproxy_server(haproxy, name)
             assert row["status"] == "UP"
             assert int(row["chkdown"]) == downs_before[name] + 1, f"{name} flapped: {row}"
 
