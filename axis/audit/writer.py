@@ -31,6 +31,7 @@ from axis.audit.checkpoints import Checkpointer
 from axis.audit.entries import audit_entry
 from axis.audit.merkle import leaf_hash
 from axis.audit.tree import log_size
+from axis.backoff import Backoff
 from axis.bus import Bus, Record
 from axis.bus.topics import EVENTS
 from axis.events import Event
@@ -96,7 +97,7 @@ async def write_forever(
     """Run until cancelled: one database transaction per batch of events, then the commit
     of their offsets. A failure reopens the consumer after a growing pause; nothing is lost
     and, being idempotent on event ids, nothing is written twice."""
-    backoff = 0.5
+    backoff = Backoff()
     while True:
         try:
             async with bus.consumer(AUDIT_GROUP, [EVENTS]) as consumer:
@@ -106,11 +107,10 @@ async def write_forever(
                     if records:
                         appended = await append_events(sessions, records)
                         await consumer.commit(records)
-                        backoff = 0.5
+                        backoff.reset()
                     await checkpointer.maybe_checkpoint(sessions, appended)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("the audit writer failed; its events will be read again")
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            await backoff.pause()

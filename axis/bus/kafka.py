@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 8 * 1024 * 1024
 TOPIC_ALREADY_EXISTS = 36
 TOPIC_READY_SECONDS = 30
+T = TypeVar("T")
 
 
 class KafkaBus(Bus):
@@ -128,11 +130,14 @@ class KafkaBus(Bus):
             replication_factor=self.replication_factor,
             topic_configs=self._topic_configs(),
         )
-        response = await self._admin_client().create_topics([new_topic])
+        deadline = asyncio.get_running_loop().time() + TOPIC_READY_SECONDS
+        response = await _retrying(
+            lambda: self._admin_client().create_topics([new_topic]), deadline
+        )
         for name, error_code, *rest in response.topic_errors:
             if error_code not in (0, TOPIC_ALREADY_EXISTS):
                 raise BusError(f"cannot create topic {name}: error {error_code} {rest}")
-        await self._wait_for_leaders(self.full_name(topic))
+        await self._wait_for_leaders(self.full_name(topic), deadline)
 
     def _topic_configs(self) -> dict[str, str]:
         configs = {"max.message.bytes": str(MAX_RECORD_BYTES)}
@@ -143,11 +148,12 @@ class KafkaBus(Bus):
             configs |= {"retention.ms": str(retention_ms), "cleanup.policy": "delete"}
         return configs
 
-    async def _wait_for_leaders(self, full_name: str) -> None:
+    async def _wait_for_leaders(self, full_name: str, deadline: float) -> None:
         """A new topic takes a moment to elect leaders; publishing earlier only logs errors."""
-        deadline = asyncio.get_running_loop().time() + TOPIC_READY_SECONDS
         while True:
-            [described] = await self._admin_client().describe_topics([full_name])
+            [described] = await _retrying(
+                lambda: self._admin_client().describe_topics([full_name]), deadline
+            )
             leaders = [p["leader"] for p in described["partitions"]]
             if described["error_code"] == 0 and leaders and min(leaders) >= 0:
                 return
@@ -211,6 +217,20 @@ class KafkaBus(Bus):
             ),
             key=lambda lag: (lag.topic, lag.partition),
         )
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], deadline: float) -> T:
+    """`call()`, asked again while Kafka says the failure is passing (a broker that went
+    away, a leader being elected) until the event loop's clock reaches `deadline`: a process
+    starting while a broker fails waits for the cluster instead of exiting."""
+    while True:
+        try:
+            return await call()
+        except KafkaError as exc:
+            if not exc.retriable or asyncio.get_running_loop().time() > deadline:
+                raise BusError(f"Kafka refused: {exc!r}") from exc
+            logger.warning("Kafka not ready (%r); asking again", exc)
+        await asyncio.sleep(0.5)
 
 
 class KafkaConsumer(Consumer, ConsumerRebalanceListener):  # type: ignore[misc]

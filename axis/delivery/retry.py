@@ -14,11 +14,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from axis.backoff import Backoff
 from axis.bus import Consumer, Record, TopicPartition
 from axis.bus.topics import RETRY_TIERS
 from axis.delivery.lifecycle import NOT_BEFORE_HEADER
 from axis.delivery.worker import deliver
-from axis.workers.consume import MAX_BACKOFF_SECONDS
 from axis.workers.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ async def run_due(
 
 async def retry_forever(context: WorkerContext) -> None:
     """Run until cancelled; on a failure the consumer is reopened and nothing is lost."""
-    backoff = 0.5
+    backoff = Backoff()
     while True:
         try:
             async with context.bus.consumer(RETRY_GROUP, RETRY_TIERS) as consumer:
@@ -74,10 +74,9 @@ async def retry_forever(context: WorkerContext) -> None:
                     for partition in set(held) - consumer.assignment():
                         del held[partition]  # revoked: its new owner reads it again
                     wait = await run_due(consumer, held, lambda r: deliver(context, r))
-                    backoff = 0.5
+                    backoff.reset()
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("the retry worker failed; its records will be read again")
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            await backoff.pause()

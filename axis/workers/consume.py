@@ -2,7 +2,7 @@
 
 A handler that fails leaves its records uncommitted; the consumer is closed and reopened, so
 the group hands them out again (at-least-once), after a pause that grows while the failure
-lasts. Handlers are idempotent on the ids the records carry.
+lasts (`axis.backoff`). Handlers are idempotent on the ids the records carry.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from axis.backoff import Backoff
 from axis.bus import Bus, Consumer, Record, TopicPartition
 
 logger = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 30.0
 COMMIT_EVERY_SECONDS = 0.2
 """How often a concurrent consumer commits what is done while records keep coming: an
 offset commit is a round trip (Kafka) or an fsync (embedded), too dear for every record. A
@@ -60,23 +60,16 @@ async def consume_concurrently(
 
 async def _forever(bus: Bus, group: str, topics: Sequence[str], loop: Loop) -> None:
     """Run `loop` on a member of `group`; after a failure, a new member, after a pause."""
-    backoff = 0.5
-
-    def committed() -> None:
-        """Records went through: the next failure starts again from the shortest pause."""
-        nonlocal backoff
-        backoff = 0.5
-
+    backoff = Backoff()
     while True:
         try:
             async with bus.consumer(group, topics) as consumer:
-                await loop(consumer, committed)
+                await loop(consumer, backoff.reset)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("worker %s failed; its records will be read again", group)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            await backoff.pause()
 
 
 async def _concurrently(

@@ -21,6 +21,9 @@ CLIENT = Path(__file__).parent / "client"
 SOURCE = CLIENT / "src" / "main" / "java" / "vdxpclient" / "VdxpClient.java"
 LIBS = CLIENT / "target" / "libs"
 CLASSES = CLIENT / "target" / "classes"
+JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+"""A short-lived client's JVM: the quick compiler only, the simplest collector. A run takes
+about 1.0 s of CPU instead of 1.4, and the tests run it dozens of times."""
 
 
 def build_client() -> str:
@@ -58,7 +61,8 @@ class VdxpAgency:
     ) -> list[dict[str, Any]]:
         """Each request's `{"http": status, "reply": ...}` (two with --twice)."""
         command = [
-            *("java", "-cp", self.classpath, "vdxpclient.VdxpClient", self.endpoint),
+            *("java", *JVM_OPTIONS, "-cp", self.classpath, "vdxpclient.VdxpClient"),
+            self.endpoint,
             *(self.system_id, self.secret, operation, json.dumps(params or {}), *options),
         ]
         done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
