@@ -12,17 +12,18 @@ def every(step: float, start: float, end: float) -> list[float]:
 
 
 def test_a_rate_that_stops_for_a_while_recovers_when_it_resumes() -> None:
-    # 10 a second, none from 100 s to 108 s, then 10 a second again.
-    times = every(0.1, 100 - BASELINE, 100) + every(0.1, 108, 130)
-    figures = recovery(times, began=100, until=130)
+    # 10 a second, none for a window and 5 s more from 100 s on, then 10 a second again.
+    pause = WINDOW + 5
+    times = every(0.1, 100 - BASELINE, 100) + every(0.1, 100 + pause, 200)
+    figures = recovery(times, began=100, until=200)
     assert round(figures.baseline) == 10
     assert figures.lowest == 0 and figures.dip == 0
-    # The last window below half the baseline ends a little after 108 s.
-    assert 8 <= figures.recovered_after <= 8 + WINDOW / 2
+    # The last window below half the baseline ends half a window after the pause.
+    assert pause <= figures.recovered_after <= pause + WINDOW / 2
 
 
 def test_a_rate_that_goes_on_has_no_dip() -> None:
-    times = every(0.1, 100 - BASELINE, 130)
-    figures = recovery(times, began=100, until=130)
+    times = every(0.1, 100 - BASELINE, 200)
+    figures = recovery(times, began=100, until=200)
     assert figures.recovered_after == 0
     assert figures.dip > 0.9
