@@ -529,37 +529,27 @@ def delivered_events(events: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     return found
 
 
-def push_agency(code: str, url: str) -> AgencyRecord:
+def _delivered_to(code: str, delivery: dict[str, Any]) -> AgencyRecord:
+    """An agency delivered to as `delivery` says, retried for up to an hour."""
+    retry = {"max_attempts": 100, "max_age_seconds": 3600}
     return AgencyRecord.model_validate(
         {
             "code": code,
             "name": f"Agency {code}",
             "level": "province",
-            "delivery": {
-                "kind": "push",
-                "url": url,
-                "secret": PUSH_SECRET,
-                "timeout_seconds": 30,
-                "retry": {"max_attempts": 100, "max_age_seconds": 3600},
-            },
+            "delivery": delivery | {"retry": retry},
         }
     )
+
+
+def push_agency(code: str, url: str) -> AgencyRecord:
+    push = {"kind": "push", "url": url, "secret": PUSH_SECRET, "timeout_seconds": 30}
+    return _delivered_to(code, push)
 
 
 def file_drop_agency(code: str, directory: Path) -> AgencyRecord:
     """An agency whose deliveries are written into `directory` (under the file-drop root)."""
-    return AgencyRecord.model_validate(
-        {
-            "code": code,
-            "name": f"Agency {code}",
-            "level": "province",
-            "delivery": {
-                "kind": "file_drop",
-                "directory": str(directory),
-                "retry": {"max_attempts": 100, "max_age_seconds": 3600},
-            },
-        }
-    )
+    return _delivered_to(code, {"kind": "file_drop", "directory": str(directory)})
 
 
 def pull_agency(code: str) -> AgencyRecord:

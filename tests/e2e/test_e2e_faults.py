@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from e2e_support import Deployment
 from faults_support import FaultRun
-from push_endpoint import free_port
 
 if TYPE_CHECKING:
     from deploy.kafka.launcher import KafkaCluster
@@ -38,18 +37,6 @@ def postgres(postgres_launcher: ModuleType, tmp_path: Path) -> Iterator[Any]:
         yield node
     finally:
         node.stop(remove=True)
-
-
-@pytest.fixture
-def haproxy(haproxy_launcher: ModuleType, tmp_path: Path) -> Iterator[Any]:
-    """HAProxy on a free port in front of two free ports, where the run starts the API."""
-    backends = [f"127.0.0.1:{free_port()}" for _ in range(2)]
-    node = haproxy_launcher.HAProxyNode(tmp_path / "haproxy", backends, die_with_parent=True)
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 @pytest.mark.timeout(900)

@@ -18,9 +18,8 @@ import os
 import signal
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -40,7 +39,7 @@ from e2e_support import (
     wait_until,
 )
 from process_table import descendants
-from push_endpoint import free_port, serving
+from push_endpoint import serving
 
 from adapters.client import AxisError, AxisUnreachable, SendResult
 
@@ -64,19 +63,6 @@ async def deployment(
     async for running in deployment_on(request, tmp_path, "kafka", kafka_bootstrap):
         running.extra_environment |= ENVIRONMENT
         yield running
-
-
-@pytest.fixture
-def haproxy(haproxy_launcher: ModuleType, tmp_path: Path) -> Iterator[Any]:
-    """HAProxy on a free port in front of two free ports, where the test starts the API."""
-    backends = [f"127.0.0.1:{free_port()}" for _ in range(2)]
-    node = haproxy_launcher.HAProxyNode(tmp_path / "haproxy", backends, die_with_parent=True)
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
-        print(f"--- haproxy ---\n{haproxy_launcher.tail(node.log_path, 30)}")
 
 
 @pytest.mark.timeout(180)
