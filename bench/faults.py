@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 import tempfile
 import time
@@ -41,6 +42,18 @@ from deploy.kafka.launcher import KafkaCluster  # noqa: E402
 from deploy.postgres.launcher import PostgresNode  # noqa: E402
 
 
+async def until_signalled(fault_run: FaultRun) -> Figures:
+    """The run, cancelled by SIGINT or SIGTERM, so that it stops the axis's processes on its
+    way out. (Left to Python, SIGTERM ended this process alone and they went on, polling a
+    cluster that was gone; and a shell starts a background job with SIGINT ignored.)"""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    return await fault_run.run()
+
+
 def run(documents: int, directory: Path) -> Figures:
     started = time.monotonic()
     cluster = KafkaCluster(directory / "kafka", brokers=3, die_with_parent=True)
@@ -55,7 +68,8 @@ def run(documents: int, directory: Path) -> Figures:
         root = directory / "axis"
         root.mkdir(parents=True)
         deployment = Deployment("kafka", root, postgres.url, kafka_bootstrap=cluster.bootstrap)
-        return asyncio.run(FaultRun(deployment, cluster, postgres, haproxy, documents).run())
+        fault_run = FaultRun(deployment, cluster, postgres, haproxy, documents)
+        return asyncio.run(until_signalled(fault_run))
     finally:
         with contextlib.suppress(Exception):
             haproxy.stop()
@@ -79,6 +93,9 @@ def main() -> int:
         except AssertionError as failure:
             print(f"FAILED: {failure}")
             return 1
+        except asyncio.CancelledError:
+            print("stopped by a signal; everything it started is stopped")
+            return 130
     # The figures' table was printed by the run's checks.
     print(f"fault suite, {figures.documents} documents, {time.monotonic() - started:.0f} s in all")
     return 0

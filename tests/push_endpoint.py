@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import uvicorn
@@ -24,12 +24,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn's server without its SIGINT and SIGTERM handlers: it took them over while it
+    served, so a Ctrl-C or SIGTERM meant for the test (or bench/faults.py) stopped only this
+    endpoint, and the run went on without it."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @asynccontextmanager
 async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 while the block runs; yields its URL."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
+    server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
     end = time.monotonic() + 30
     while not server.started:
