@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from console_harness import Served, SignIn, Visits, serve
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -106,5 +107,9 @@ def signed_in(browser: Browser, served: Served, visits: Visits) -> Iterator[Sign
     yield sign_in
     for context in contexts:
         for page in context.pages:  # where the test left it (a last load may not be shot yet)
-            visits.shot(page, "last")
+            try:
+                visits.shot(page, "last")
+            except PlaywrightTimeoutError:  # evidence, not a check: a busy machine's browser
+                where = page.url.split("#")[0]  # may not paint in time (never the token)
+                print(f"no last screenshot of {where}: it timed out")
         context.close()
