@@ -38,7 +38,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -66,6 +65,7 @@ from adapters.client import AxisError, AxisUnreachable
 from axis.bus.topics import DOCUMENTS
 from axis.storage.database import create_engine, create_session_factory
 from axis.storage.models import AuditCheckpoint, AuditEntry
+from deploy.launcher_support import tail
 from schemas.files import delivery_paths
 
 if TYPE_CHECKING:
@@ -630,12 +630,7 @@ class FaultRun:
         """The tails of every process's log: the axis's, the brokers', HAProxy's, PostgreSQL's."""
         parts = [self.deployment.logs()]
         for node_id, node in self.cluster.nodes.items():
-            parts.append(f"--- kafka node {node_id} ---\n{_tail(node.log_path)}")
-        parts.append(f"--- haproxy ---\n{_tail(self.haproxy.log_path)}")
-        parts.append(f"--- postgres ---\n{_tail(self.postgres.log_path)}")
+            parts.append(f"--- kafka node {node_id} ---\n{tail(node.log_path, 30)}")
+        parts.append(f"--- haproxy ---\n{tail(self.haproxy.log_path, 30)}")
+        parts.append(f"--- postgres ---\n{tail(self.postgres.log_path, 30)}")
         return "\n".join(parts)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
